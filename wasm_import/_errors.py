@@ -1,0 +1,55 @@
+"""Exceptions raised by wasm-import.
+
+    Exception
+    ├── WasmImportError            base of every error this library raises on its own behalf
+    │   ├── DecodeError            the bytes are not a (supported) component; names the byte offset
+    │   ├── LinkError              imports missing or mismatched; lists each with its WIT signature
+    │   ├── Trap                   the guest trapped; carries the wasm backtrace
+    │   └── InstancePoisonedError  a call on an instance that trapped before
+    └── Err                        the error case of a WIT `result` (a value, see `wasm_import.Err`)
+
+Wrong argument types and out-of-range values raise the built-in `TypeError` and
+`ValueError`, before any wasm runs, naming the function, parameter and WIT type.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "InstancePoisonedError"]
+
+
+class WasmImportError(Exception):
+    """Base class of the errors wasm-import raises."""
+
+
+class DecodeError(WasmImportError, ValueError):
+    """The input is not a component this library can read.
+
+    `offset` is the byte offset where decoding failed (None when not tied to one).
+    """
+
+    def __init__(self, message: str, offset: Optional[int] = None) -> None:
+        self.message = message
+        self.offset = offset
+        super().__init__(message if offset is None else f"{message} (at byte offset {offset:#x})")
+
+
+class LinkError(WasmImportError):
+    """A component's imports are missing or do not match what was supplied."""
+
+
+class Trap(WasmImportError):
+    """The guest trapped (`unreachable`, out-of-bounds access, a failed assertion...).
+
+    `message` is the trap reason and `trace` the wasm backtrace as text.
+    """
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        self.message = message
+        self.trace = trace
+        super().__init__(f"{message}\n{trace}".rstrip() if trace else message)
+
+
+class InstancePoisonedError(WasmImportError):
+    """An instance trapped earlier and cannot be entered again; make a new instance."""
