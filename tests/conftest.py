@@ -1,0 +1,58 @@
+"""Shared pytest fixtures. Several sections, each owned by one area; keep them delimited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# ==== guest components built from source (tests/_build.py) ===================================
+# Session-scoped paths of the repo's own test components. Each is built at most once per
+# source change (cached in .wasm-import-build/ or $WASM_IMPORT_BUILD_DIR), so the first
+# session after a change pays ~5 s per componentize-py guest and later sessions nothing.
+# WIT of each guest: tests/guests/<name>/wit/ (adder: examples/adder.wat).
+
+from tests import _build
+
+
+@pytest.fixture(scope="session")
+def build_guest():
+    """The builder itself: `build_guest(name) -> Path`, for parametrized tests."""
+    return _build.build_guest
+
+
+@pytest.fixture(scope="session")
+def kitchen_wasm() -> Path:
+    """componentize-py guest: `test:kitchen/echo` (every WIT type kind, resource `counter`,
+    results, `fail` traps) plus root exports `add`, `bump`. No imports."""
+    return _build.build_python_guest("kitchen")
+
+
+@pytest.fixture(scope="session")
+def hostuser_wasm() -> Path:
+    """componentize-py guest importing `test:host/logger`, `test:host/kv` and root `now`;
+    exports `run`, `roundtrip-kv`, `fail-through`."""
+    return _build.build_python_guest("hostuser")
+
+
+@pytest.fixture(scope="session")
+def adder_wasm() -> Path:
+    """Hand-written component: `docs:adder/add@0.1.0` { add: func(x: u32, y: u32) -> u32 }."""
+    return _build.build_wat_guest("adder")
+
+
+@pytest.fixture(scope="session")
+def twoborrows_wasm() -> Path:
+    """Hand-written component: imports resource `test:borrow/host.r` and `sum(borrow<r>, borrow<r>)`;
+    exports `run: func() -> u32`. Traps on wasmtime 50.0.x (two borrows in one host call)."""
+    return _build.build_wat_guest("twoborrows")
+
+
+@pytest.fixture(scope="session")
+def wideflags_wasm() -> Path:
+    """Core-module guest: `test:wideflags/echo` echoing a 40-member flags type
+    (componentize-py 0.25.1 cannot export flags with more than 32 members)."""
+    return _build.build_core_guest("wideflags")
+
+
+# ==== end of guest components =================================================================
