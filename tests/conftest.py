@@ -43,7 +43,7 @@ def adder_wasm() -> Path:
 
 @pytest.fixture(scope="session")
 def twoborrows_wasm() -> Path:
-    """Hand-written component: imports resource `test:borrow/host.r` and `sum(borrow<r>, borrow<r>)`;
+    """Hand-written component: imports resource `test:twoborrows/host.r` and `sum(borrow<r>, borrow<r>)`;
     exports `run: func() -> u32`. Traps on wasmtime 50.0.x (two borrows in one host call)."""
     return _build.build_wat_guest("twoborrows")
 
