@@ -10,9 +10,6 @@ Guests live in `tests/guests/<name>/`:
   otherwise) and `app/` (the app module `app.py` plus any helper modules).
 * component-text guests: `<name>.wat`, assembled with `wasm-tools parse`
   (`adder` is the exception: its source is `examples/adder.wat`, shared with the README).
-* core-module guests: `core.wat` (a core module written against the canonical ABI) and `wit/`;
-  built with `wasm-tools component embed` + `wasm-tools component new`. Used where
-  componentize-py cannot export a type (flags with more than 32 members).
 
 The output goes to `<build dir>/<name>-<key>.wasm`, where the key hashes the guest's sources,
 the build options, the tool versions and `_BUILDER_VERSION`; so a componentize-py build
@@ -23,7 +20,7 @@ worst two of them build the same guest; an advisory lock avoids that where `fcnt
 
 Usable outside pytest too (bench scripts): put the repo root on `sys.path`, then
 `from tests._build import build_python_guest`. `python -m tests._build [NAME ...]` builds
-guests and prints their paths.
+guests and prints their paths; `python -m tests._build --prune` deletes stale builds.
 """
 
 from __future__ import annotations
@@ -45,14 +42,13 @@ __all__ = [
     "GUESTS_DIR",
     "PYTHON_GUESTS",
     "WAT_GUESTS",
-    "CORE_GUESTS",
     "ALL_GUESTS",
     "BuildError",
     "build_dir",
+    "prune",
     "build_guest",
     "build_python_guest",
     "build_wat_guest",
-    "build_core_guest",
     "wasm_tools",
     "component_wit",
 ]
@@ -74,11 +70,6 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
 WAT_GUESTS: dict[str, Path] = {
     "adder": REPO_ROOT / "examples" / "adder.wat",
     "twoborrows": GUESTS_DIR / "twoborrows" / "twoborrows.wat",
-}
-
-# Core module + WIT guests: name -> world.
-CORE_GUESTS: dict[str, str] = {
-    "wideflags": "wideflags",
 }
 
 
@@ -247,43 +238,39 @@ def build_wat_guest(name: str) -> Path:
     return _cached(name, key, build)
 
 
-@functools.lru_cache(maxsize=None)
-def build_core_guest(name: str) -> Path:
-    """Builds `tests/guests/<name>/` (core.wat + wit/) with `component embed` + `component new`."""
-    world = CORE_GUESTS.get(name, name)
-    src = GUESTS_DIR / name
-    if not (src / "core.wat").is_file() or not (src / "wit").is_dir():
-        raise BuildError(f"{src} needs core.wat and wit/")
-    key = _cache_key("core", {"world": world}, [(src, f) for f in _source_files(src)])
-
-    def build(work: Path, out: Path) -> None:
-        core = work / "core.wasm"
-        embedded = work / "embedded.wasm"
-        wasm_tools("parse", src / "core.wat", "-o", core)
-        wasm_tools("component", "embed", src / "wit", core, "-w", world, "-o", embedded)
-        wasm_tools("component", "new", embedded, "-o", out)
-        wasm_tools("validate", out)
-
-    return _cached(name, key, build)
-
-
 def build_guest(name: str) -> Path:
     """Builds any guest by name, choosing the builder from the tables above."""
     if name in PYTHON_GUESTS:
         return build_python_guest(name)
     if name in WAT_GUESTS:
         return build_wat_guest(name)
-    if name in CORE_GUESTS:
-        return build_core_guest(name)
     raise BuildError(f"unknown guest {name!r}")
 
 
-ALL_GUESTS = (*PYTHON_GUESTS, *WAT_GUESTS, *CORE_GUESTS)
+ALL_GUESTS = (*PYTHON_GUESTS, *WAT_GUESTS)
+
+
+def prune() -> list[Path]:
+    """Deletes cached builds of known guests that are not current (after building the current
+    ones); returns what it deleted. Not run automatically: another checkout may share the dir."""
+    current = {build_guest(name).name for name in ALL_GUESTS}
+    stale = [
+        p for p in build_dir().glob("*.wasm")
+        if p.name not in current and p.name.rsplit("-", 1)[0] in ALL_GUESTS
+    ]
+    for p in stale:
+        with contextlib.suppress(OSError):
+            p.unlink()
+    return stale
 
 
 def _main(argv: list[str]) -> int:
     import time
 
+    if argv == ["--prune"]:
+        for p in prune():
+            print(f"deleted {p}")
+        return 0
     for name in argv or ALL_GUESTS:
         t = time.perf_counter()
         path = build_guest(name)

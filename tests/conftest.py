@@ -48,11 +48,4 @@ def twoborrows_wasm() -> Path:
     return _build.build_wat_guest("twoborrows")
 
 
-@pytest.fixture(scope="session")
-def wideflags_wasm() -> Path:
-    """Core-module guest: `test:wideflags/echo` echoing a 40-member flags type
-    (componentize-py 0.25.1 cannot export flags with more than 32 members)."""
-    return _build.build_core_guest("wideflags")
-
-
 # ==== end of guest components =================================================================
