@@ -103,7 +103,7 @@ def _wasm_tools_exe() -> str:
 
 def wasm_tools(*args: str | os.PathLike[str], input: bytes | None = None) -> bytes:
     """Runs `wasm-tools ARGS`, returns its stdout; raises BuildError with stderr on failure."""
-    return _run([_wasm_tools_exe(), *map(os.fspath, args)], input=input)
+    return _run([_wasm_tools_exe(), *[os.fspath(a) for a in args]], input=input)
 
 
 def component_wit(wasm: str | os.PathLike[str]) -> str:
