@@ -4,19 +4,49 @@
     import calculator           # finds calculator.wasm on sys.path
     calculator.add(1, 2)
 
+    mod = wasm_import.load("calculator.wasm")          # the same, without the hook
+    inst = mod.instantiate(imports={"test:demo/logger": my_logger})
+
 See README.md for the tour.
 """
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Optional, Union
+
 from . import wit
-from ._errors import DecodeError, InstancePoisonedError, LinkError, Trap, WasmImportError
+from ._errors import DecodeError, GuestExit, InstancePoisonedError, LinkError, Trap, WasmImportError
+from ._values import Err, Ok, Result, Some
+from ._wasi import Dir, Wasi
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._component import ComponentInstance, ComponentModule
 
 __all__ = [
+    "load",
     "wit",
+    "Wasi",
+    "Dir",
+    "Some",
+    "Ok",
+    "Err",
+    "Result",
     "WasmImportError",
     "DecodeError",
     "LinkError",
     "Trap",
+    "GuestExit",
     "InstancePoisonedError",
 ]
+
+
+def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None) -> "ComponentModule":
+    """Load a component from a path or bytes as a component module (no import hook needed).
+
+    The module's exports are attributes; calls on it run on a default instance made on
+    first use. `module.instantiate(imports=..., wasi=...)` makes independent instances.
+    """
+    from ._component import load as _load
+
+    return _load(source, name=name)

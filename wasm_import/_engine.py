@@ -11,16 +11,26 @@ stays cheap.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
+import os
+import tempfile
 import threading
-from typing import TYPE_CHECKING, Any
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ._errors import DecodeError
+from ._errors import DecodeError, GuestExit, InstancePoisonedError, Trap
+from ._wasi import Wasi
 
 if TYPE_CHECKING:  # pragma: no cover
     import wasmtime
 
-__all__ = ["CompiledComponent", "compile_component", "deserialize", "fingerprint", "engine"]
+__all__ = [
+    "CompiledComponent", "compile_component", "deserialize", "fingerprint", "engine",
+    "EngineInstance", "HostFunction", "HostResource", "CallContext", "call_export",
+]
 
 # Engine settings. They change the generated code, so they are part of `fingerprint()`
 # and hence of every cache key. Epoch interruption and fuel are always compiled in, so
@@ -87,3 +97,309 @@ def deserialize(data: bytes) -> CompiledComponent:
     import wasmtime.component
 
     return CompiledComponent(wasmtime.component.Component.deserialize(engine(), data))
+
+
+# -- stores, instances and calls ------------------------------------------------------------
+
+_NO_LIMIT = 1 << 62
+
+
+@dataclass(frozen=True)
+class HostFunction:
+    """A host function to define in the linker: `path` is the instance path
+    (`("wasi:cli/env",)`, or `()` for the root) and `name` the function's WIT name.
+    `invoke(args_ptr, nargs, results_ptr, nresults, cx)` lifts, calls, lowers."""
+
+    path: Tuple[str, ...]
+    name: str
+    invoke: Callable[..., None]
+
+
+@dataclass(frozen=True)
+class HostResource:
+    """A host-defined resource type to define in the linker. `on_drop(instance, rep)`
+    runs when the guest drops its last owned handle."""
+
+    path: Tuple[str, ...]
+    name: str
+    type_id: int
+    on_drop: Callable[["EngineInstance", int], None]
+
+
+class CallContext:
+    """Per-call state handed to value converters and host functions: the store's context
+    pointer, the owning instance, and the Python exception a host function raised (kept
+    here, not in a process-global slot, so concurrent instances never mix them up)."""
+
+    __slots__ = ("context", "owner", "exception", "borrows")
+
+    def __init__(self, context: Any, owner: "EngineInstance") -> None:
+        self.context = context
+        self.owner = owner
+        self.exception: Optional[BaseException] = None
+        self.borrows: List[Any] = []
+
+    def _context(self) -> Any:  # lets wasmtime-py's resource helpers take us as a "store"
+        return self.context
+
+
+class EngineInstance:
+    """One instantiated component with its own store. Calls are serialized by a lock
+    (a wasmtime store is single-threaded); a trap poisons the instance for good."""
+
+    def __init__(self, compiled: CompiledComponent, *, functions: Sequence[HostFunction],
+                 resources: Sequence[HostResource], wasi: Optional[Wasi],
+                 define_unknown_as_traps: bool = False) -> None:
+        import wasmtime
+        import wasmtime.component as wc
+
+        self.lock = threading.RLock()
+        self.poisoned: Optional[str] = None
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self._keepalive: List[Any] = []
+        self.host_table: Any = None  # set by the bindings: Python objects behind host handles
+        self.user: Any = None  # the bindings-level instance this engine instance serves
+        self.current_call: Optional[CallContext] = None
+        self._store = wasmtime.Store(engine())
+        self._store.set_fuel(_NO_LIMIT)
+        self._store.set_epoch_deadline(_NO_LIMIT)
+        linker = wc.Linker(engine())
+        if wasi is not None:
+            linker.add_wasip2()
+            self._store.set_wasi(self._wasi_config(wasi))
+        self._define(linker, functions, resources)
+        if define_unknown_as_traps:
+            linker.define_unknown_imports_as_traps(compiled._component)
+        try:
+            self._instance = linker.instantiate(self._store, compiled._component)
+        except wasmtime.WasmtimeError as e:
+            raise _trap_from(e) from None
+        self._component = compiled._component
+        self.context = self._store._context()
+
+    # -- configuration ------------------------------------------------------------------
+
+    def _wasi_config(self, wasi: Wasi) -> Any:
+        import wasmtime
+
+        config = wasmtime.WasiConfig()
+        config.argv = list(wasi.args)
+        config.env = list(wasi.env.items())
+        for d in wasi.dirs:
+            if not os.path.isdir(d.host):
+                raise FileNotFoundError(f"Wasi.dirs: {d.host!r} is not a directory")
+            config.preopen_dir(d.host, d.guest, not d.readonly)
+        if wasi.stdin == "inherit":
+            config.inherit_stdin()
+        elif wasi.stdin:
+            fd, path = tempfile.mkstemp(prefix="wasm-import-stdin-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(wasi.stdin)
+            config.stdin_file(path)
+            os.unlink(path)  # wasmtime opened it already
+        for stream, mode, sink in (("stdout", wasi.stdout, self.stdout), ("stderr", wasi.stderr, self.stderr)):
+            if mode == "inherit":
+                getattr(config, f"inherit_{stream}")()
+            elif mode == "capture":
+                setattr(config, f"{stream}_custom", sink.extend)
+            else:
+                setattr(config, f"{stream}_custom", lambda data: None)
+        return config
+
+    def _define(self, linker: Any, functions: Sequence[HostFunction],
+                resources: Sequence[HostResource]) -> None:
+        """Define host items instance by instance (a LinkerInstance locks its parent
+        until closed, so each path is opened once, in order)."""
+        paths: Dict[Tuple[str, ...], Tuple[List[HostResource], List[HostFunction]]] = {}
+        for r in resources:
+            paths.setdefault(r.path, ([], []))[0].append(r)
+        for f in functions:
+            paths.setdefault(f.path, ([], []))[1].append(f)
+        with linker.root() as root:
+            for path, (res, funcs) in paths.items():
+                with contextlib.ExitStack() as stack:
+                    li = root
+                    for part in path:
+                        li = stack.enter_context(li.add_instance(part))
+                    for r in res:
+                        self._add_resource(li, r)
+                    for f in funcs:
+                        self._add_func(li, f)
+
+    def _add_func(self, li: Any, f: HostFunction) -> None:
+        import wasmtime
+
+        key = _register_host(_HostEntry(self, f.invoke))
+        name = f.name.encode()
+        err = ffi().wasmtime_component_linker_instance_add_func(
+            li.ptr(), ctypes.create_string_buffer(name), len(name), _trampoline(), key, _finalizer())
+        if err:
+            raise wasmtime.WasmtimeError._from_ptr(err)
+
+    def _add_resource(self, li: Any, r: HostResource) -> None:
+        import wasmtime.component as wc
+
+        me = weakref.ref(self)
+
+        def destructor(_store: Any, rep: int) -> None:
+            owner = me()
+            if owner is not None:
+                r.on_drop(owner, rep)
+
+        li.add_resource(r.name, wc.ResourceType.host(r.type_id), destructor)
+
+    # -- exports ------------------------------------------------------------------------
+
+    def export_func(self, path: Sequence[str], name: str) -> Any:
+        """The raw function `name` inside the exported instance path (empty = root)."""
+        index = None
+        for part in (*path, name):
+            index = self._instance.get_export_index(self._store, part, index)
+            if index is None:
+                raise LookupError(f"the component exports no {'/'.join((*path, name))!r}")
+        func = self._instance.get_func(self._store, index)
+        if func is None:
+            raise LookupError(f"export {'/'.join((*path, name))!r} is not a function")
+        return func._func
+
+    def check_usable(self) -> None:
+        if self.poisoned is not None:
+            raise InstancePoisonedError(
+                f"this instance trapped earlier ({self.poisoned}) and cannot be entered again; "
+                "make a new instance")
+
+    # -- resources ----------------------------------------------------------------------
+
+    def drop_resource(self, handle: Any) -> None:
+        """Drop a guest resource handle (runs the guest destructor)."""
+        with self.lock:
+            if self.poisoned is not None:
+                handle._consume()  # the store is unusable; just release our reference
+                return
+            handle.drop(self._store)
+
+
+# A host function is found by its key in this table; the key travels through wasmtime as
+# the callback's `data` pointer. Entries die with their instance's linker (finalizer).
+class _HostEntry:
+    __slots__ = ("instance", "invoke")
+
+    def __init__(self, instance: EngineInstance, invoke: Callable[..., None]) -> None:
+        self.instance = weakref.ref(instance)
+        self.invoke = invoke
+
+
+_host_entries: Dict[int, _HostEntry] = {}
+_host_lock = threading.Lock()
+_host_next = [1]
+
+
+def _register_host(entry: _HostEntry) -> int:
+    with _host_lock:
+        key = _host_next[0]
+        _host_next[0] += 1
+        _host_entries[key] = entry
+        return key
+
+
+def ffi() -> Any:
+    from wasmtime import _ffi
+
+    return _ffi
+
+
+@functools.lru_cache(maxsize=None)
+def _trampoline() -> Any:
+    f = ffi()
+
+    @f.wasmtime_component_func_callback_t  # type: ignore[misc]
+    def trampoline(key, context, _type, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
+        entry = _host_entries.get(key or 0)
+        owner = entry.instance() if entry is not None else None
+        cx = owner.current_call if owner is not None else None
+        if entry is None or cx is None:
+            return _error_ptr("host function called outside of a call")
+        try:
+            entry.invoke(args, nargs, results, nresults, cx)
+        except BaseException as e:  # handed back to the caller of the export, untouched
+            cx.exception = e
+            return _error_ptr(f"host function raised {type(e).__name__}")
+        return 0
+
+    return trampoline
+
+
+@functools.lru_cache(maxsize=None)
+def _finalizer() -> Any:
+    @ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[misc]
+    def finalize(key):  # type: ignore[no-untyped-def]
+        with _host_lock:
+            _host_entries.pop(key or 0, None)
+
+    return finalize
+
+
+def resource_any(ptr: Any) -> Any:
+    """Wrap a raw resource handle taken out of a value."""
+    import wasmtime.component as wc
+
+    return wc.ResourceAny._from_ptr(ptr)
+
+
+def host_handle(rep: int, type_id: int, *, owned: bool, cx: CallContext) -> Any:
+    """A raw handle to host resource `rep` of host type `type_id`, ready to put in a value."""
+    import wasmtime.component as wc
+
+    host = wc.ResourceHost.own(rep, type_id) if owned else wc.ResourceHost.borrow(rep, type_id)
+    return host.to_any(cx)._consume()
+
+
+def host_rep(ptr: Any, cx: CallContext) -> int:
+    """The rep of a host resource handle taken out of a value (consumes the handle)."""
+    import wasmtime.component as wc
+
+    return int(wc.ResourceAny._from_ptr(ptr).to_host(cx).rep)
+
+
+def _error_ptr(message: str) -> int:
+    ptr = ffi().wasmtime_error_new(message.encode())
+    return ctypes.cast(ptr, ctypes.c_void_p).value or 0
+
+
+def _trap_from(error: Exception) -> Exception:
+    """Turn a wasmtime error into Trap / GuestExit (message, then the wasm backtrace)."""
+    code = getattr(error, "code", None)
+    text = str(error)
+    if code is not None and type(error).__name__ == "ExitTrap":
+        return GuestExit(code)
+    message, _, trace = text.partition("\nwasm backtrace:")
+    message = message.strip()
+    if "\n\nCaused by:" in message:  # keep the cause, drop the generic wrapper line
+        head, _, cause = message.partition("\n\nCaused by:")
+        message = " ".join(cause.split()) or head
+    return Trap(message, ("wasm backtrace:" + trace).rstrip() if trace else "")
+
+
+def call_export(instance: EngineInstance, func: Any, params: Any, nparams: int,
+                result: Any, nresults: int, cx: CallContext) -> None:
+    """Call an export with lowered params. Raises what a host function raised, or Trap."""
+    f = ffi()
+    previous = instance.current_call
+    instance.current_call = cx
+    try:
+        err = f.wasmtime_component_func_call(ctypes.byref(func), instance.context, params, nparams,
+                                             result, nresults)
+    finally:
+        instance.current_call = previous
+    if err:
+        import wasmtime
+
+        error = wasmtime.WasmtimeError._from_ptr(err)
+        if cx.exception is not None:
+            exc, cx.exception = cx.exception, None
+            instance.poisoned = f"a host function raised {type(exc).__name__}"
+            raise exc
+        trap = _trap_from(error)
+        instance.poisoned = trap.message if isinstance(trap, Trap) else str(trap)
+        raise trap

@@ -5,6 +5,7 @@
     │   ├── DecodeError            the bytes are not a (supported) component; names the byte offset
     │   ├── LinkError              imports missing or mismatched; lists each with its WIT signature
     │   ├── Trap                   the guest trapped; carries the wasm backtrace
+    │   │   └── GuestExit          the guest called WASI exit; carries the status code
     │   └── InstancePoisonedError  a call on an instance that trapped before
     └── Err                        the error case of a WIT `result` (a value, see `wasm_import.Err`)
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "InstancePoisonedError"]
+__all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "InstancePoisonedError"]
 
 
 class WasmImportError(Exception):
@@ -53,3 +54,11 @@ class Trap(WasmImportError):
 
 class InstancePoisonedError(WasmImportError):
     """An instance trapped earlier and cannot be entered again; make a new instance."""
+
+
+class GuestExit(Trap):
+    """The guest asked to exit (WASI `exit`), with status `code`."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        super().__init__(f"the guest exited with status {code}")

@@ -1,0 +1,344 @@
+"""Component modules and their instances: what `import foo` and `wasm_import.load` return.
+
+    module = wasm_import.load("calc.wasm")   # or: import calc
+    module.add(1, 2)                         # runs on the module's default instance
+    inst = module.instantiate(imports={...}) # an independent instance with its own store
+    inst.calc_api.Counter(5)                 # exported interfaces are attributes
+
+A module holds the compiled code (shared by all its instances) and the plan of its
+bindings, both made once at load. Each instance has its own store, so state, resources
+and traps never cross instances.
+
+The default instance is made on the first call through the module. Its imports come from
+`module.link(...)`, never from a lookup by name. If it traps it is thrown away and the
+next call through the module makes a fresh one (an instance you made yourself stays
+poisoned: make a new one).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import types
+from typing import Any, Callable, Dict, Mapping, Optional, Union
+
+from . import _bindings as b
+from . import _engine as engine
+from ._wasi import DEFAULT_WASI, Wasi
+from ._wit_decode import decode
+
+__all__ = ["ComponentModule", "ComponentInstance", "Namespace", "load", "init_component_module"]
+
+
+class Namespace(types.SimpleNamespace):
+    """An exported interface: its functions, types and resource classes as attributes."""
+
+    def __repr__(self) -> str:
+        return f"<interface {self.__wit_name__!r}>"
+
+
+# -- instances ------------------------------------------------------------------------------------
+
+class ComponentInstance:
+    """One instance of a component, with its own store. Made by `module.instantiate()`."""
+
+    def __init__(self, module: "ComponentModule", imports: Optional[Mapping[str, Any]],
+                 wasi: Optional[Wasi]) -> None:
+        from ._linking import resolve_imports
+
+        plan: b.ModulePlan = module.__wasm_plan__
+        self.module = module
+        functions, resources = resolve_imports(plan, imports or {})
+        self._engine = engine.EngineInstance(
+            module.__wasm_compiled__, functions=functions, resources=resources,
+            wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi else None)
+        self._engine.host_table = b.HostResourceTable()  # type: ignore[attr-defined]
+        self._engine.user = self  # type: ignore[attr-defined]
+        self._callers: Dict[int, Callable[..., Any]] = {}
+        self._resource_classes: Dict[int, type] = {}
+        self.exports: Dict[str, Any] = {}
+        root = plan.root
+        for name, fplan in root.functions.items():
+            setattr(self, name, self._function(fplan))
+            self.exports[fplan.func.name] = getattr(self, name)
+        for attr, ns in plan.namespaces.items():
+            namespace = self._namespace(ns)
+            setattr(self, attr, namespace)
+            self.exports[ns.wit_name or attr] = namespace
+
+    @property
+    def stdout(self) -> bytes:
+        """What the guest wrote to stdout, when `Wasi(stdout="capture")`."""
+        return bytes(self._engine.stdout)
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self._engine.stderr)
+
+    @property
+    def poisoned(self) -> bool:
+        """True once this instance trapped: it cannot be called again."""
+        return self._engine.poisoned is not None
+
+    def caller(self, plan: b.FunctionPlan) -> Callable[..., Any]:
+        found = self._callers.get(id(plan))
+        if found is None:
+            raw = self._engine.export_func(plan.path, plan.func.name)
+            found = self._callers[id(plan)] = b.make_caller(plan, self, raw)
+        return found
+
+    def resource_class(self, rplan: b.ResourcePlan) -> type:
+        """The class of `rplan` whose constructor and statics run in this instance."""
+        found = self._resource_classes.get(id(rplan))
+        if found is None:
+            assert rplan.cls is not None
+            found = type(rplan.class_name, (rplan.cls,), {"__slots__": (), "_bound": self})
+            found.__qualname__ = rplan.cls.__qualname__
+            found.__module__ = rplan.cls.__module__
+            self._resource_classes[id(rplan)] = found
+        return found
+
+    def _function(self, plan: b.FunctionPlan) -> Callable[..., Any]:
+        return _decorate(self.caller(plan), plan, self.module.__name__)
+
+    def _namespace(self, ns: b.NamespacePlan) -> Namespace:
+        namespace = Namespace(__wit_name__=ns.wit_name, __doc__=ns.docs or None)
+        for name, cls in ns.types.items():
+            setattr(namespace, name, cls)
+        for name, rplan in ns.resources.items():
+            setattr(namespace, name, self.resource_class(rplan))
+        for name, fplan in ns.functions.items():
+            setattr(namespace, name, self._function(fplan))
+        return namespace
+
+    def drop_resource(self, handle: Any) -> None:
+        self._engine.drop_resource(handle)
+
+    def __repr__(self) -> str:
+        state = " (poisoned)" if self.poisoned else ""
+        return f"<instance of component {self.module.__name__!r}{state}>"
+
+
+def _decorate(func: Callable[..., Any], plan: b.FunctionPlan, module_name: str) -> Callable[..., Any]:
+    func.__name__ = plan.qualname.rsplit(".", 1)[-1]
+    func.__qualname__ = plan.qualname
+    func.__module__ = module_name
+    func.__doc__ = plan.doc
+    func.__signature__ = plan.signature  # type: ignore[attr-defined]
+    return func
+
+
+# -- modules --------------------------------------------------------------------------------------
+
+class ComponentModule(types.ModuleType):
+    """The module object of a component. Exports are attributes; calls go to the default
+    instance. `instantiate()` makes independent instances; `link()` supplies the default
+    instance's imports."""
+
+    __wasm_plan__: b.ModulePlan
+    __wasm_compiled__: engine.CompiledComponent
+
+    def instantiate(self, imports: Optional[Mapping[str, Any]] = None, *,
+                    wasi: Optional[Wasi] = None) -> ComponentInstance:
+        """A new, independent instance. `imports` maps WIT import names to what satisfies
+        them; when omitted, the imports given to `link()` are used."""
+        linked = self.__dict__.get("__wasm_link__", {})
+        if imports is None:
+            imports = linked.get("imports")
+        if wasi is None:
+            wasi = linked.get("wasi")
+        return ComponentInstance(self, imports, wasi)
+
+    def link(self, imports: Optional[Mapping[str, Any]] = None, *, wasi: Optional[Wasi] = None) -> None:
+        """Choose the default instance's imports (and WASI grants). Takes effect for the
+        next default instance: the current one, if any, is discarded."""
+        with self.__wasm_lock__:
+            self.__dict__["__wasm_link__"] = {"imports": dict(imports or {}), "wasi": wasi}
+            self.__dict__["__wasm_default__"] = None
+
+    def _default_instance(self) -> ComponentInstance:
+        inst = self.__dict__.get("__wasm_default__")
+        if inst is None or inst.poisoned:
+            with self.__wasm_lock__:
+                inst = self.__dict__.get("__wasm_default__")
+                if inst is None or inst.poisoned:
+                    inst = self.instantiate()
+                    self.__dict__["__wasm_default__"] = inst
+        return inst  # type: ignore[no-any-return]
+
+    @property
+    def wit(self) -> Any:
+        """The component's WIT world (`wasm_import.wit.World`)."""
+        return self.__wasm_plan__.world
+
+    def __repr__(self) -> str:
+        where = getattr(self, "__file__", None)
+        return f"<component module {self.__name__!r}" + (f" from {where!r}>" if where else ">")
+
+
+def _default_function(module: ComponentModule, plan: b.FunctionPlan) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        return module._default_instance().caller(plan)(*args)
+
+    return _decorate(call, plan, module.__name__)
+
+
+def _resource_class(module: ComponentModule, rplan: b.ResourcePlan) -> type:
+    """The module-level class of a guest resource (constructor and statics run on the
+    default instance; methods on the instance that owns the object)."""
+
+    def instance_of(cls: Any) -> ComponentInstance:
+        return cls._bound if cls._bound is not None else module._default_instance()
+
+    ns: Dict[str, Any] = {"__slots__": (), "__module__": module.__name__, "__doc__": _resource_doc(rplan)}
+    ctor = rplan.constructor
+    if ctor is not None:
+        def __init__(self: Any, *args: Any) -> None:
+            made = instance_of(type(self)).caller(ctor)(*args)
+            owner = made._owner
+            self._adopt(made._take(owner), owner)
+
+        __init__.__signature__ = ctor.signature.replace(  # type: ignore[attr-defined]
+            parameters=[_self_param(), *ctor.signature.parameters.values()], return_annotation=None)
+        __init__.__doc__ = ctor.doc
+        ns["__init__"] = __init__
+    else:
+        def __init__(self: Any, *args: Any) -> None:  # noqa: F811
+            raise TypeError(f"{rplan.class_name} has no constructor; objects come from the component")
+        ns["__init__"] = __init__
+    for name, mplan in rplan.methods.items():
+        ns[name] = _method(mplan, name)
+    for name, splan in rplan.statics.items():
+        ns[name] = _static(splan, name, instance_of)
+    cls = type(rplan.class_name, (b.GuestResource,), ns)
+    cls.__qualname__ = rplan.class_name
+    return cls
+
+
+def _self_param() -> Any:
+    import inspect
+
+    return inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _resource_doc(rplan: b.ResourcePlan) -> str:
+    docs = rplan.typedef.docs.contents
+    text = f"WIT resource `{rplan.typedef.name}`."
+    return f"{docs.strip()}\n\n{text}" if docs else text
+
+
+def _method(plan: b.FunctionPlan, name: str) -> Callable[..., Any]:
+    def method(self: Any, *args: Any) -> Any:
+        owner = getattr(self, "_owner", None)
+        if owner is None:
+            raise ValueError(f"this {type(self).__name__} was never constructed")
+        return owner.user.caller(plan)(self, *args)
+
+    method.__name__ = name
+    method.__qualname__ = plan.qualname
+    method.__doc__ = plan.doc
+    method.__signature__ = plan.signature.replace(  # type: ignore[attr-defined]
+        parameters=[_self_param(), *plan.signature.parameters.values()])
+    return method
+
+
+def _static(plan: b.FunctionPlan, name: str, instance_of: Callable[[Any], ComponentInstance]) -> Any:
+    def static(cls: Any, *args: Any) -> Any:
+        return instance_of(cls).caller(plan)(*args)
+
+    static.__name__ = name
+    static.__qualname__ = plan.qualname
+    static.__doc__ = plan.doc
+    static.__signature__ = plan.signature.replace(  # type: ignore[attr-defined]
+        parameters=[inspect_param("cls"), *plan.signature.parameters.values()])
+    return classmethod(static)
+
+
+def inspect_param(name: str) -> Any:
+    import inspect
+
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def init_component_module(module: ComponentModule, wasm: bytes, compiled: engine.CompiledComponent) -> None:
+    """(Re)populate `module` from component bytes and compiled code.
+
+    Decodes the WIT, builds the bindings plan and sets the export attributes. Calling it
+    again (importlib.reload) replaces everything, including the default instance.
+    """
+    world = decode(wasm)
+    plan = b.build_plan(world, module.__name__)
+    for name in module.__dict__.get("__wasm_attrs__", ()):
+        module.__dict__.pop(name, None)
+    module.__dict__.update(__wasm_plan__=plan, __wasm_compiled__=compiled, __wasm_default__=None)
+    module.__dict__.setdefault("__wasm_lock__", threading.RLock())
+    module.__dict__.setdefault("__wasm_link__", {})
+    attrs: Dict[str, Any] = {}
+    for rplan in _all_resource_plans(plan):
+        rplan.cls = _resource_class(module, rplan)
+    for name, fplan in plan.root.functions.items():
+        attrs[_safe(name)] = _default_function(module, fplan)
+    for name, cls in plan.root.types.items():
+        attrs.setdefault(_safe(name), cls)
+    exports: Dict[str, Any] = {}
+    for attr, ns in plan.namespaces.items():
+        namespace = Namespace(__wit_name__=ns.wit_name, __doc__=ns.docs or None)
+        for name, cls in ns.types.items():
+            setattr(namespace, name, cls)
+        for name, rplan in ns.resources.items():
+            setattr(namespace, name, rplan.cls)
+        for name, fplan in ns.functions.items():
+            setattr(namespace, name, _default_function(module, fplan))
+        attrs[attr] = namespace
+        exports[ns.wit_name or attr] = namespace
+    for name, fplan in plan.root.functions.items():
+        exports[fplan.func.name] = attrs[_safe(name)]
+    attrs["exports"] = exports
+    from ._linking import imports_namespace
+
+    attrs["imports"] = imports_namespace(plan, module.__name__)
+    module.__dict__.update(attrs)
+    module.__dict__["__wasm_attrs__"] = tuple(attrs)
+    if module.__doc__ is None and world.docs.contents:
+        module.__doc__ = world.docs.contents
+
+
+def _all_resource_plans(plan: b.ModulePlan) -> list:  # type: ignore[type-arg]
+    seen: Dict[int, b.ResourcePlan] = {}
+    for ns in (plan.root, *plan.namespaces.values()):
+        for rplan in ns.resources.values():
+            seen[id(rplan)] = rplan
+    return list(seen.values())
+
+
+def _safe(name: str) -> str:
+    return name + "_" if name in b.RESERVED_MODULE_NAMES else name
+
+
+def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None) -> ComponentModule:
+    """Load a component from a path or from bytes, as a component module.
+
+    A path is compiled through the same `__pycache__` cache as `import` uses.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        compiled = engine.compile_component(data)
+        module = ComponentModule(name or "component")
+    else:
+        path = os.fspath(source)
+        with open(path, "rb") as f:
+            data = f.read()
+        compiled = _compile_cached(data, path)
+        stem = os.path.basename(path).rsplit(".", 1)[0]
+        module = ComponentModule(name or stem.replace("-", "_"))
+        module.__file__ = path
+    init_component_module(module, data, compiled)
+    return module
+
+
+def _compile_cached(data: bytes, path: str) -> engine.CompiledComponent:
+    try:
+        from ._cache import load_compiled
+    except ImportError:  # the cache is optional: compile directly
+        return engine.compile_component(data, where=path)
+    return load_compiled(data, source_path=path)

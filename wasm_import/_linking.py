@@ -1,0 +1,256 @@
+"""Linking: satisfy a component's imports from what the caller passes, explicitly.
+
+`instantiate(imports={...})` maps each import's WIT name to what implements it:
+
+- a key is an interface's full name (`test:demo/logger`, `docs:adder/add@0.1.0`; the
+  `@version` may be left out when that is unambiguous), an inline interface's name, or a
+  root-level imported function or resource name;
+- a value is any object with the interface's functions as snake_case attributes (a
+  module, a class instance, a SimpleNamespace, a `Mock`), or a dict of them; an imported
+  resource is a Python class under its PascalCase name (a root-level one: the class
+  itself); a root-level function is the callable itself;
+- a component *module* as a value means a fresh instance of it, private to this client;
+  a component *instance* means that very instance, shared.
+
+There is no lookup by name anywhere else: what is not passed is missing, and missing
+imports raise `LinkError` listing each with its WIT signature.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from . import _bindings as b
+from . import _engine as engine
+from . import _wit_model as w
+from ._errors import LinkError
+from ._names import pascal, snake
+from ._pytypes import wit_signature
+
+__all__ = ["resolve_imports", "imports_namespace"]
+
+
+def _find_value(key: str, imports: Mapping[str, Any]) -> Tuple[bool, Any]:
+    """Look `key` up in `imports`: exactly, or without its `@version` if unambiguous."""
+    if key in imports:
+        return True, imports[key]
+    base = key.split("@", 1)[0]
+    if base != key and base in imports:
+        return True, imports[base]
+    return False, None
+
+
+def _member(provider: Any, name: str) -> Any:
+    """`name` (snake_case or PascalCase) of a provider: an attribute, or a dict key."""
+    if isinstance(provider, Mapping):
+        return provider.get(name)
+    return getattr(provider, name, None)
+
+
+def _as_provider(value: Any, cache: Dict[int, Any]) -> Any:
+    """A component module becomes a fresh private instance (one per module per link);
+    everything else is used as it is."""
+    from ._component import ComponentInstance, ComponentModule
+
+    if isinstance(value, ComponentModule):
+        if id(value) not in cache:
+            cache[id(value)] = value.instantiate()
+        return cache[id(value)]
+    if isinstance(value, ComponentInstance):
+        return value
+    return value
+
+
+def _interface_provider(provider: Any, key: str) -> Any:
+    from ._component import ComponentInstance
+
+    if isinstance(provider, ComponentInstance):
+        found = provider.exports.get(key)
+        if found is None:
+            base = key.split("@", 1)[0]
+            matches = [v for k, v in provider.exports.items() if k.split("@", 1)[0] == base]
+            found = matches[0] if len(matches) == 1 else None
+        if found is None:
+            raise LinkError(f"import {key!r}: the component instance given does not export it "
+                            f"(it exports {', '.join(sorted(provider.exports)) or 'nothing'})")
+        return found
+    return provider
+
+
+def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any]) -> Tuple[List[engine.HostFunction],
+                                                                            List[engine.HostResource]]:
+    """Host functions and resources implementing `plan`'s imports from `imports`."""
+    functions: List[engine.HostFunction] = []
+    resources: List[engine.HostResource] = []
+    missing: List[str] = []
+    instances: Dict[int, Any] = {}
+    unknown = [k for k in imports if not _find_key(k, plan)]
+    for key, iplan in plan.imports.items():
+        if iplan.is_wasi:
+            continue
+        found, value = _find_value(key, imports)
+        if not found:
+            missing.append(_describe_missing(iplan, "nothing was given"))
+            continue
+        provider = _as_provider(value, instances)
+        if iplan.interface is not None:
+            provider = _interface_provider(provider, key)
+        problems = _link_interface(iplan, provider, functions, resources)
+        if problems:
+            missing.append(_describe_missing(iplan, f"{_describe_value(value)} lacks "
+                                             + ", ".join(problems), only=problems))
+    if missing:
+        hint = f"\n(unknown keys given: {', '.join(map(repr, unknown))})" if unknown else ""
+        raise LinkError("missing imports:\n" + "\n".join(missing) + hint)
+    return functions, resources
+
+
+def _find_key(given: str, plan: b.ModulePlan) -> bool:
+    return any(given == k or given == k.split("@", 1)[0] for k in plan.imports)
+
+
+def _describe_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def _describe_missing(iplan: b.ImportedInterfacePlan, why: str, only: Optional[List[str]] = None) -> str:
+    lines = [f"  {iplan.key}: {why}"]
+    for fplan in iplan.functions.values():
+        if only is None or _python_name(fplan.func) in only or _owner_class(fplan.func) in only:
+            lines.append(f"    {wit_signature(fplan.func)}")
+    return "\n".join(lines)
+
+
+def _python_name(func: w.Function) -> str:
+    return snake(func.item_name)
+
+
+def _owner_class(func: w.Function) -> Optional[str]:
+    if func.resource is None:
+        return None
+    target = w.unalias(func.resource)
+    return pascal(target.name or "") if isinstance(target, w.TypeDef) else None
+
+
+def _link_interface(iplan: b.ImportedInterfacePlan, provider: Any, functions: List[engine.HostFunction],
+                    resources: List[engine.HostResource]) -> List[str]:
+    """Add host definitions for one import; return the names the provider lacks."""
+    path = (iplan.key,) if iplan.interface is not None else ()
+    lacking: List[str] = []
+    classes: Dict[str, Any] = {}
+    for wit_name, (td, type_id) in iplan.resources.items():
+        cls = provider if iplan.interface is None else _member(provider, pascal(wit_name))
+        if cls is None:
+            lacking.append(pascal(wit_name))
+            continue
+        classes[wit_name] = cls
+        resources.append(engine.HostResource(path, wit_name, type_id, _on_drop_hook()))
+    for wit_name, fplan in iplan.functions.items():
+        func = fplan.func
+        target = _target(func, provider, classes, iplan.interface is None)
+        if target is None:
+            name = _owner_class(func) or _python_name(func)
+            if name not in lacking:
+                lacking.append(name)
+            continue
+        describe = f"import {iplan.key!r} function {func.item_name!r}"
+        invoke = b.make_host_invoke(fplan, target, describe)
+        functions.append(engine.HostFunction(path, wit_name, _noted(invoke, describe)))
+    return lacking
+
+
+def _target(func: w.Function, provider: Any, classes: Dict[str, Any], root: bool) -> Any:
+    """The Python callable implementing `func`."""
+    if func.kind is w.FunctionKind.FREESTANDING:
+        return provider if root and callable(provider) else _member(provider, _python_name(func))
+    resource = w.unalias(func.resource) if func.resource is not None else None
+    cls = classes.get(resource.name) if isinstance(resource, w.TypeDef) else None
+    if cls is None:
+        return None
+    if func.kind is w.FunctionKind.CONSTRUCTOR:
+        return cls
+    name = _python_name(func)
+    if func.kind is w.FunctionKind.STATIC:
+        return getattr(cls, name, None)
+    if getattr(cls, name, None) is None:
+        return None
+
+    def method(obj: Any, *args: Any) -> Any:
+        return getattr(obj, name)(*args)
+
+    return method
+
+
+def _noted(invoke: Any, describe: str) -> Any:
+    """Add a note naming the import to exceptions escaping a host function."""
+    def run(*args: Any) -> None:
+        try:
+            invoke(*args)
+        except BaseException as e:
+            if hasattr(e, "add_note") and not getattr(e, "__wasm_noted__", False):
+                e.add_note(f"raised in the host function for {describe}")
+                e.__wasm_noted__ = True  # type: ignore[attr-defined]
+            raise
+
+    return run
+
+
+def _on_drop_hook() -> Any:
+    """When the guest drops its last handle: release the object, then call its
+    `__wasm_drop__()` if it has one (errors there are reported like those in `__del__`)."""
+    def on_drop(owner: Any, rep: int) -> None:
+        obj = owner.host_table.pop(rep)
+        hook = getattr(obj, b.DROP_HOOK, None)
+        if hook is not None:
+            try:
+                hook()
+            except Exception as e:  # noqa: BLE001  (there is no caller to hand it to)
+                sys.unraisablehook(_Unraisable(e, obj))
+
+    return on_drop
+
+
+class _Unraisable:
+    def __init__(self, exc: BaseException, obj: Any) -> None:
+        self.exc_type, self.exc_value, self.exc_traceback = type(exc), exc, exc.__traceback__
+        self.err_msg = f"Exception ignored in {b.DROP_HOOK} of"
+        self.object = obj
+
+
+# -- typing.Protocol classes for imported interfaces (for Mock(spec=...) and type hints) ----
+
+def imports_namespace(plan: b.ModulePlan, module_name: str) -> Any:
+    """`module.imports`: a Protocol class per imported interface (PascalCase of its name),
+    with the functions the component needs, for `Mock(spec=...)` and type hints."""
+    import types
+
+    ns = types.SimpleNamespace()
+    for key, iplan in plan.imports.items():
+        if iplan.is_wasi or iplan.interface is None:
+            continue
+        name = pascal(iplan.interface.name or key)
+        members: Dict[str, Any] = {"__module__": f"{module_name}.imports", "__doc__": f"WIT import `{key}`."}
+        for fplan in iplan.functions.values():
+            if fplan.func.kind is not w.FunctionKind.FREESTANDING:
+                continue
+            members[_python_name(fplan.func)] = _protocol_method(fplan)
+        proto = type(name, (typing.Protocol,), members)
+        setattr(ns, name, proto)
+    return ns
+
+
+def _protocol_method(fplan: b.FunctionPlan) -> Any:
+    import inspect
+
+    def method(self: Any, *args: Any) -> Any:
+        raise NotImplementedError
+
+    method.__name__ = _python_name(fplan.func)
+    method.__doc__ = fplan.doc
+    method.__signature__ = fplan.signature.replace(  # type: ignore[attr-defined]
+        parameters=[inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                    *fplan.signature.parameters.values()])
+    return method

@@ -1,0 +1,220 @@
+"""Python classes and annotations for WIT types (componentize-py's mapping).
+
+    record   -> a @dataclass with snake_case fields
+    variant  -> one @dataclass per case (`Shape_Circle(value)`, `Shape_None_()`),
+                and `Shape = Union[...]` for the variant itself
+    enum     -> an `Enum`; flags -> a `Flag` (any number of members)
+
+Classes are made once per distinct `TypeDef` value and shared process-wide. A TypeDef
+compares by its name, owner interface and structure, so the same interface type seen by
+two components (say, a caller and the component that satisfies its import) is one Python
+class, and values pass between them unchanged. Resources are not made here: their classes
+are bound to instances (see `_bindings`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+import typing
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple, Union
+
+from . import _wit_model as w
+from ._names import pascal, shouty, snake, variant_case_class
+from ._values import Ok, Err, Some
+
+__all__ = ["VariantClasses", "class_for", "variant_classes", "annotation", "wit_type_name"]
+
+
+@dataclass(frozen=True)
+class VariantClasses:
+    """The Python side of a WIT variant."""
+
+    union: Any  # typing.Union of the case classes (the class itself for one case)
+    cases: Tuple[Tuple[str, type, bool], ...]  # (WIT case name, class, has payload)
+
+
+_lock = threading.Lock()
+_classes: Dict[w.TypeDef, Any] = {}
+
+
+def _docstring(docs: w.Docs, fallback: str) -> str:
+    return docs.contents.strip() if docs.contents else fallback
+
+
+def _make_record(td: w.TypeDef, module: str) -> type:
+    assert isinstance(td.kind, w.Record)
+    fields = [(snake(f.name), annotation(f.type)) for f in td.kind.fields]
+    cls = dataclasses.make_dataclass(pascal(td.name or "record"), fields, module=module)
+    cls.__doc__ = _docstring(td.docs, f"WIT record `{td.name}`.")
+    cls.__wit__ = td  # type: ignore[attr-defined]
+    return cls
+
+
+def _make_variant(td: w.TypeDef, module: str) -> VariantClasses:
+    assert isinstance(td.kind, w.Variant)
+    cases = []
+    for case in td.kind.cases:
+        name = variant_case_class(td.name or "variant", case.name)
+        fields = [("value", annotation(case.type))] if case.type is not None else []
+        cls = dataclasses.make_dataclass(name, fields, module=module)
+        cls.__doc__ = _docstring(case.docs, f"Case `{case.name}` of WIT variant `{td.name}`.")
+        cls.__wit__ = td  # type: ignore[attr-defined]
+        cases.append((case.name, cls, case.type is not None))
+    classes = tuple(c for _, c, _ in cases)
+    union = Union[classes] if len(classes) > 1 else classes[0]  # type: ignore[valid-type]
+    return VariantClasses(union, tuple(cases))
+
+
+def _make_enum(td: w.TypeDef, module: str) -> type:
+    assert isinstance(td.kind, w.Enum)
+    members = [(shouty(c.name), i) for i, c in enumerate(td.kind.cases)]
+    cls = enum.Enum(pascal(td.name or "enum"), members, module=module)  # type: ignore[misc]
+    cls.__doc__ = _docstring(td.docs, f"WIT enum `{td.name}`.")
+    cls.__wit__ = td  # type: ignore[attr-defined]
+    return cls
+
+
+def _make_flags(td: w.TypeDef, module: str) -> type:
+    assert isinstance(td.kind, w.Flags)
+    members = [(shouty(f.name), 1 << i) for i, f in enumerate(td.kind.flags)]
+    cls = enum.Flag(pascal(td.name or "flags"), members, module=module)  # type: ignore[misc]
+    cls.__doc__ = _docstring(td.docs, f"WIT flags `{td.name}`.")
+    cls.__wit__ = td  # type: ignore[attr-defined]
+    return cls
+
+
+_MAKERS = {w.Record: _make_record, w.Variant: _make_variant, w.Enum: _make_enum, w.Flags: _make_flags}
+
+
+def _python_object(td: w.TypeDef, module: str) -> Any:
+    with _lock:
+        made = _classes.get(td)
+        if made is None:
+            made = _classes[td] = _MAKERS[type(td.kind)](td, module)
+        return made
+
+
+def class_for(td: w.TypeDef, module: str = "wasm_import.types") -> type:
+    """The class of a record, enum or flags TypeDef."""
+    made = _python_object(td, module)
+    assert isinstance(made, type), td
+    return made
+
+
+def variant_classes(td: w.TypeDef, module: str = "wasm_import.types") -> VariantClasses:
+    made = _python_object(td, module)
+    assert isinstance(made, VariantClasses), td
+    return made
+
+
+def has_class(td: w.TypeDef) -> bool:
+    return type(td.kind) in _MAKERS
+
+
+# -- annotations -----------------------------------------------------------------------------
+
+_PRIMITIVE_ANNOTATIONS: Dict[w.Primitive, Any] = {
+    w.Primitive.BOOL: bool, w.Primitive.CHAR: str, w.Primitive.STRING: str,
+    w.Primitive.F32: float, w.Primitive.F64: float, w.Primitive.ERROR_CONTEXT: Any,
+    **{p: int for p in (w.Primitive.U8, w.Primitive.U16, w.Primitive.U32, w.Primitive.U64,
+                        w.Primitive.S8, w.Primitive.S16, w.Primitive.S32, w.Primitive.S64)},
+}
+
+
+def is_option(ty: Optional[w.Type]) -> bool:
+    ty = w.unalias(ty) if ty is not None else None
+    return isinstance(ty, w.TypeDef) and isinstance(ty.kind, w.Option)
+
+
+def annotation(ty: Optional[w.Type]) -> Any:
+    """The Python annotation of a WIT type, as a real typing object."""
+    if ty is None:
+        return None
+    if isinstance(ty, w.Primitive):
+        return _PRIMITIVE_ANNOTATIONS[ty]
+    kind = ty.kind
+    if has_class(ty):
+        if isinstance(kind, w.Variant):
+            return variant_classes(ty).union
+        return class_for(ty)
+    if isinstance(kind, w.Alias):
+        return annotation(kind.target)
+    if isinstance(kind, w.List):
+        if w.unalias(kind.element) is w.Primitive.U8:
+            return bytes
+        return typing.List[annotation(kind.element)]  # type: ignore[misc]
+    if isinstance(kind, w.FixedList):
+        return typing.List[annotation(kind.element)]  # type: ignore[misc]
+    if isinstance(kind, w.Map):
+        return typing.Dict[annotation(kind.key), annotation(kind.value)]  # type: ignore[misc]
+    if isinstance(kind, w.Tuple):
+        if not kind.types:
+            return typing.Tuple[()]
+        return typing.Tuple[tuple(annotation(t) for t in kind.types)]  # type: ignore[misc]
+    if isinstance(kind, w.Option):
+        inner = annotation(kind.type)
+        return Optional[Some[inner]] if is_option(kind.type) else Optional[inner]  # type: ignore[valid-type]
+    if isinstance(kind, w.Result):
+        return Union[Ok[annotation(kind.ok)], Err[annotation(kind.err)]]  # type: ignore[misc]
+    if isinstance(kind, (w.Own, w.Borrow)):
+        resource = w.unalias(kind.resource)
+        assert isinstance(resource, w.TypeDef)
+        return pascal(resource.name or "resource")  # a forward reference: resource classes are per module
+    if isinstance(kind, w.Resource):
+        return pascal(ty.name or "resource")
+    return Any  # future, stream: not supported by the engine yet
+
+
+# -- WIT spelling of a type, for signatures in docstrings and error messages ----------------
+
+def wit_type_name(ty: Optional[w.Type]) -> str:
+    if ty is None:
+        return "_"
+    if isinstance(ty, w.Primitive):
+        return ty.value
+    if ty.name is not None:
+        return ty.name
+    kind = ty.kind
+    if isinstance(kind, w.List):
+        return f"list<{wit_type_name(kind.element)}>"
+    if isinstance(kind, w.FixedList):
+        return f"list<{wit_type_name(kind.element)}, {kind.size}>"
+    if isinstance(kind, w.Map):
+        return f"map<{wit_type_name(kind.key)}, {wit_type_name(kind.value)}>"
+    if isinstance(kind, w.Tuple):
+        return f"tuple<{', '.join(wit_type_name(t) for t in kind.types)}>"
+    if isinstance(kind, w.Option):
+        return f"option<{wit_type_name(kind.type)}>"
+    if isinstance(kind, w.Result):
+        if kind.ok is None and kind.err is None:
+            return "result"
+        if kind.err is None:
+            return f"result<{wit_type_name(kind.ok)}>"
+        return f"result<{wit_type_name(kind.ok)}, {wit_type_name(kind.err)}>"
+    if isinstance(kind, w.Own):
+        return wit_type_name(kind.resource)
+    if isinstance(kind, w.Borrow):
+        return f"borrow<{wit_type_name(kind.resource)}>"
+    if isinstance(kind, w.Future):
+        return f"future<{wit_type_name(kind.type)}>" if kind.type is not None else "future"
+    if isinstance(kind, w.Stream):
+        return f"stream<{wit_type_name(kind.type)}>" if kind.type is not None else "stream"
+    if isinstance(kind, w.Alias):
+        return wit_type_name(kind.target)
+    return type(kind).__name__.lower()
+
+
+def wit_signature(func: w.Function) -> str:
+    """`name: func(a: u32, b: string) -> result<u32, string>` as WIT writes it."""
+    params = func.params[1:] if func.kind is w.FunctionKind.METHOD else func.params
+    args = ", ".join(f"{p.name}: {wit_type_name(p.type)}" for p in params)
+    prefix = "async func" if func.is_async else "func"
+    if func.kind is w.FunctionKind.CONSTRUCTOR:
+        return f"constructor({args})"
+    if func.kind is w.FunctionKind.STATIC:
+        prefix = "static " + prefix
+    result = f" -> {wit_type_name(func.result)}" if func.result is not None else ""
+    return f"{func.item_name}: {prefix}({args}){result}"
