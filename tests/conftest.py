@@ -49,3 +49,19 @@ def twoborrows_wasm() -> Path:
 
 
 # ==== end of guest components =================================================================
+
+
+# ==== the external component corpus (../shared/corpus) =======================================
+# Real components built by others. Absent in a user's clone: tests using it skip cleanly.
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present (it is in CI)")
+    return CORPUS
+
+
+# ==== end of corpus ===========================================================================
