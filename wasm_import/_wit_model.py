@@ -344,13 +344,14 @@ class World:
     """A component's world. Keys of `imports`/`exports` are the names in the binary:
     the qualified interface name for a named interface, the plain name otherwise.
     World-level types (a resource the world imports, say) are `TypeDef` items of
-    `imports`."""
+    `imports`. `package_docs` documents the world's package (`///` above `package`)."""
 
     name: str
     package: t.Optional[PackageName]
     imports: t.Dict[str, WorldItem] = field(default_factory=dict, hash=False)
     exports: t.Dict[str, WorldItem] = field(default_factory=dict, hash=False)
     docs: Docs = field(default=NO_DOCS, compare=False)
+    package_docs: Docs = field(default=NO_DOCS, compare=False)
 
     @property
     def ref(self) -> WorldRef:
