@@ -209,12 +209,22 @@ MAX_TYPE_SIZE = 1_000_000   # the structural size wasmparser allows for one type
 class ResourceVar:
     """An abstract resource type. Two resources are the same iff their vars are."""
 
-    __slots__ = ()
+    __slots__ = ("_plain",)
+
+    def __init__(self) -> None:
+        self._plain: t.Optional[ResourceType] = None
+
+    def plain(self) -> "ResourceType":
+        """The one un-aliased reference to this resource: however a component reaches
+        it (an import, an alias, a substitution), it is this same object."""
+        if self._plain is None:
+            self._plain = ResourceType(self)
+        return self._plain
 
 
 class ResourceType:
     """A type-index-space entry naming a resource. `alias_of` links an `(eq r)`
-    re-export to the entry it re-exports."""
+    re-export to the entry it re-exports; un-aliased ones come from `ResourceVar.plain`."""
 
     __slots__ = ("var", "alias_of")
 
@@ -353,7 +363,9 @@ class Substitution:
             new_var = self.resources.get(ty.var)
             if new_var is None:
                 return ty
-            return ResourceType(new_var, None if ty.alias_of is None else self.any(ty.alias_of))
+            if ty.alias_of is None:
+                return new_var.plain()
+            return ResourceType(new_var, self.any(ty.alias_of))
         if isinstance(ty, DefinedType):
             items = tuple(self._item(item) for item in ty.items)
             if all(a is b for a, b in zip(items, ty.items)):
@@ -692,7 +704,7 @@ def read_type(reader: Reader, scope: Scope) -> AnyType:
             reader.u32("a destructor index")
         var = ResourceVar()
         scope.defined_vars.append(var)
-        return ResourceType(var)
+        return var.plain()
     return read_defined(reader, scope, opcode)
 
 
@@ -747,7 +759,7 @@ def read_extern_type(reader: Reader, scope: Scope) -> Entity:
         return VALUE
     if kind == 0x03:
         if reader.flag("a type bound"):  # (sub resource)
-            resource = ResourceType(ResourceVar())
+            resource = ResourceVar().plain()
             return TypeEntity(resource, resource, fresh=True)
         referenced = scope.type_at(reader)
         return TypeEntity(referenced, with_unique(referenced))

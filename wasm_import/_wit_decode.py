@@ -54,8 +54,9 @@ class _PackageDocs:
     """The docs wit-component stores in a `package-docs` section (a version byte, then
     JSON), as they apply to the `root` world of a component."""
 
-    def __init__(self, world: _Json) -> None:
+    def __init__(self, world: _Json, package: t.Optional[str] = None) -> None:
         self.world = world
+        self.package = _docs(package)
 
     @classmethod
     def parse(cls, raw: t.Optional[bytes]) -> "_PackageDocs":
@@ -70,7 +71,7 @@ class _PackageDocs:
         if not isinstance(meta, dict):
             raise DecodeError("invalid package-docs custom section: not a JSON object")
         world = _get_dict(_get_dict(meta, "worlds"), ROOT_WORLD)
-        return cls(world)
+        return cls(world, meta.get("docs"))
 
     def world_docs(self) -> m.Docs:
         return _docs(self.world.get("docs"))
@@ -148,7 +149,8 @@ class _WorldBuilder:
             item = self.world_item(extern)
             if item is not None:
                 (exports if extern.is_export else imports)[extern.name.name] = item
-        return m.World(ROOT_WORLD, ROOT_PACKAGE, imports, exports, self.docs.world_docs())
+        return m.World(ROOT_WORLD, ROOT_PACKAGE, imports, exports, self.docs.world_docs(),
+                       self.docs.package)
 
     def world_item(self, extern: b.Extern) -> t.Optional[m.WorldItem]:
         name, entity = extern.name.name, extern.entity

@@ -143,6 +143,7 @@ class _Printer:
 
     def world_package(self, world: m.World) -> None:
         package = world.package or m.PackageName("root", "component")
+        self.out.docs(world.package_docs)
         self.out.line(f"package {_package_decl(package)};")
         self.out.blank()
         self.out.docs(world.docs)
