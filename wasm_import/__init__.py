@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from . import wit
 from ._errors import DecodeError, GuestExit, InstancePoisonedError, LinkError, Trap, WasmImportError
+from ._hook import install, uninstall
 from ._values import Err, Ok, Result, Some
 from ._wasi import Dir, Wasi
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "load",
+    "install",
+    "uninstall",
     "wit",
     "Wasi",
     "Dir",
@@ -39,6 +42,8 @@ __all__ = [
     "GuestExit",
     "InstancePoisonedError",
 ]
+
+install()  # the import hook (wasm_import._hook): `import foo` finds foo.wasm
 
 
 def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None) -> "ComponentModule":
