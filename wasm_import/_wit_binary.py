@@ -201,8 +201,8 @@ PRIMITIVES: t.Dict[int, _m.Primitive] = {
     0x73: _m.Primitive.STRING, 0x64: _m.Primitive.ERROR_CONTEXT,
 }
 
-MAX_NESTING = 64            # nested components / type declarators / instance exports
-MAX_TYPE_DEPTH = 100        # list<list<...>> levels
+MAX_NESTING = 32            # nested components and type declarators
+MAX_TYPE_DEPTH = 64         # list<list<...>> levels
 MAX_TYPE_SIZE = 1_000_000   # the structural size wasmparser allows for one type
 
 
@@ -347,7 +347,8 @@ class Substitution:
             return TypeEntity(referenced, created, entity.fresh)
         if isinstance(entity, Opaque):
             return entity
-        return self.any(entity)
+        rebuilt: Entity = self.any(entity)
+        return rebuilt
 
     def any(self, ty: t.Any) -> t.Any:
         if not self.resources:
@@ -443,24 +444,27 @@ class Scope:
     __slots__ = ("types", "funcs", "instances", "components", "values", "parent", "depth",
                  "defined_vars", "is_declarator")
 
-    def __init__(self, parent: t.Optional["Scope"], is_declarator: bool = False) -> None:
+    def __init__(self, parent: t.Optional["Scope"], offset: int,
+                 is_declarator: bool = False) -> None:
         self.types: t.List[AnyType] = []
         self.funcs: t.List[FuncType] = []
         self.instances: t.List[InstanceType] = []
         self.components: t.List[t.Union[ComponentType, NestedComponent]] = []
         self.values = 0
         self.parent = parent
-        self.depth = 0 if parent is None else parent.depth + 1
+        self.depth: int = 0 if parent is None else parent.depth + 1
         self.defined_vars: t.List[ResourceVar] = []
         self.is_declarator = is_declarator
         if self.depth > MAX_NESTING:
-            raise DecodeError(f"components or types nested more than {MAX_NESTING} deep")
+            raise DecodeError(f"components or types nested more than {MAX_NESTING} deep",
+                              offset)
 
     def type_at(self, reader: Reader, what: str = "type") -> AnyType:
+        start = reader.pos
         index = reader.u32(f"a {what} index")
         if index >= len(self.types):
             raise reader.error(f"{what} index {index} is out of range "
-                               f"({len(self.types)} types defined so far)")
+                               f"({len(self.types)} types defined so far)", start)
         return self.types[index]
 
     def func_type_at(self, reader: Reader) -> FuncType:
@@ -487,10 +491,11 @@ class Scope:
         index = reader.u32("an item index")
         if sort == SORT_CORE_MODULE:
             return CORE_MODULE
-        space: t.Sequence[t.Any] = {
+        spaces: t.Dict[int, t.Sequence[t.Any]] = {
             SORT_FUNC: self.funcs, SORT_TYPE: self.types, SORT_INSTANCE: self.instances,
             SORT_COMPONENT: self.components,
-        }.get(sort, ())
+        }
+        space = spaces.get(sort, ())
         if sort == SORT_VALUE:
             if index >= self.values:
                 raise reader.error(f"value index {index} is out of range", start)
@@ -710,7 +715,7 @@ def read_type(reader: Reader, scope: Scope) -> AnyType:
 
 def read_declarator(reader: Reader, parent: Scope, is_component: bool) -> AnyType:
     """A `(component ...)` or `(instance ...)` type: declarations in a fresh scope."""
-    scope = Scope(parent, is_declarator=True)
+    scope = Scope(parent, reader.pos, is_declarator=True)
     imports: t.Dict[str, Entity] = {}
     exports: t.Dict[str, Entity] = {}
     for _ in range(reader.count("declarations")):
@@ -963,6 +968,7 @@ class Extern(t.NamedTuple):
     is_export: bool
     name: ExternName
     entity: Entity
+    offset: int  # where its import or export declaration starts
 
 
 class ParsedComponent:
@@ -972,6 +978,7 @@ class ParsedComponent:
     def __init__(self) -> None:
         self.externs: t.List[Extern] = []
         self.package_docs: t.Optional[bytes] = None
+        self.package_docs_offset = 0
         self.type = ComponentType({}, {})
 
 
@@ -985,7 +992,7 @@ def parse_component(data: Buffer, start: int = 0, end: t.Optional[int] = None,
     """Read a component's sections (nested components lazily, core code never)."""
     reader = Reader(data, start, end)
     check_preamble(reader)
-    scope = Scope(parent)
+    scope = Scope(parent, reader.pos)
     parsed = ParsedComponent()
     while not reader.at_end():
         section_start = reader.pos
@@ -1010,6 +1017,7 @@ def read_custom_section(body: Reader, scope: Scope, parsed: ParsedComponent) -> 
     name = body.name("a custom section name")
     if name == "package-docs" and scope.parent is None:
         parsed.package_docs = bytes(body.data[body.pos:body.end])
+        parsed.package_docs_offset = body.pos
     body.pos = body.end
 
 
@@ -1059,7 +1067,7 @@ def read_import_section(body: Reader, scope: Scope, parsed: ParsedComponent) -> 
         if name.name in parsed.type.imports:
             raise body.error(f"duplicate import `{name.name}`", start)
         parsed.type.imports[name.name] = entity
-        parsed.externs.append(Extern(False, name, entity))
+        parsed.externs.append(Extern(False, name, entity, start))
         scope.add(entity)
 
 
@@ -1076,7 +1084,7 @@ def read_export_section(body: Reader, scope: Scope, parsed: ParsedComponent) -> 
         if name.name in parsed.type.exports:
             raise body.error(f"duplicate export `{name.name}`", start)
         parsed.type.exports[name.name] = entity
-        parsed.externs.append(Extern(True, name, entity))
+        parsed.externs.append(Extern(True, name, entity, start))
         scope.add(entity)
 
 

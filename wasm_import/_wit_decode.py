@@ -41,7 +41,7 @@ def decode(data: t.Union[bytes, bytearray, memoryview]) -> m.World:
         parsed = b.parse_component(data)
     except RecursionError:  # defence in depth: nesting is bounded explicitly
         raise DecodeError("component nesting is too deep to decode") from None
-    docs = _PackageDocs.parse(parsed.package_docs)
+    docs = _PackageDocs.parse(parsed.package_docs, parsed.package_docs_offset)
     return _WorldBuilder(docs).build(parsed)
 
 
@@ -59,17 +59,17 @@ class _PackageDocs:
         self.package = _docs(package)
 
     @classmethod
-    def parse(cls, raw: t.Optional[bytes]) -> "_PackageDocs":
+    def parse(cls, raw: t.Optional[bytes], offset: int) -> "_PackageDocs":
         if raw is None:
             return cls({})
         if not raw or raw[0] not in (0, 1):
-            raise DecodeError("unsupported package-docs custom section version")
+            raise DecodeError("unsupported package-docs custom section version", offset)
         try:
             meta = json.loads(raw[1:].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise DecodeError(f"invalid package-docs custom section: {e}") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise DecodeError(f"invalid package-docs custom section: {e}", offset) from None
         if not isinstance(meta, dict):
-            raise DecodeError("invalid package-docs custom section: not a JSON object")
+            raise DecodeError("invalid package-docs custom section: not a JSON object", offset)
         world = _get_dict(_get_dict(meta, "worlds"), ROOT_WORLD)
         return cls(world, meta.get("docs"))
 
@@ -146,7 +146,14 @@ class _WorldBuilder:
         imports: t.Dict[str, m.WorldItem] = {}
         exports: t.Dict[str, m.WorldItem] = {}
         for extern in parsed.externs:
-            item = self.world_item(extern)
+            try:
+                item = self.world_item(extern)
+            except DecodeError as e:
+                if e.offset is not None:
+                    raise
+                side = "export" if extern.is_export else "import"
+                raise DecodeError(f"{e.message} (in {side} `{extern.name.name}`)",
+                                  extern.offset) from None
             if item is not None:
                 (exports if extern.is_export else imports)[extern.name.name] = item
         return m.World(ROOT_WORLD, ROOT_PACKAGE, imports, exports, self.docs.world_docs(),
