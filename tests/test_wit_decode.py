@@ -40,6 +40,7 @@ CASES: Dict[str, Case] = {
     "everything": Case("everything", "everything"),
     "versions": Case("versions", "versions"),
     "gated": Case("gated", "gated", all_features=True),
+    "implements": Case("implements", "w"),
     "wasi-cli-command": Case("wasi-0.2.3", "wasi:cli/command@0.2.3"),
     "wasi-http-proxy": Case("wasi-0.2.3", "wasi:http/proxy@0.2.3"),
 }
@@ -307,6 +308,16 @@ def test_one_interface_at_two_versions(built: Callable[[str], Path]) -> None:
     extra = interface(world, "test:dep/extra@2.0.0")
     assert extra.types["id"].kind == Alias(v2.types["id"])
     assert interface(world, "test:plain/things").package == PackageName("test", "plain")
+
+
+def test_labelled_imports_of_a_named_interface(built: Callable[[str], Path]) -> None:
+    """`import primary: store;` is keyed by its label and is the interface `store`
+    (both labels share one interface, as in wit-parser)."""
+    world = wit.decode(built("implements").read_bytes())
+    assert list(world.imports) == ["primary", "secondary"]
+    primary, backup = interface(world, "primary"), interface(world, "backup", exported=True)
+    assert primary.qualified_name == "test:impl/store" and primary == backup
+    assert primary.functions["[method]bucket.get"].resource is primary.types["bucket"]
 
 
 def test_decode_accepts_any_buffer(built: Callable[[str], Path]) -> None:

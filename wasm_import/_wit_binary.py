@@ -1,19 +1,42 @@
-"""Low-level reading of the component binary format: a bounds-checked byte cursor.
+"""Reading the component binary format, up to the types of a component's imports and exports.
 
-Every read checks the bytes that remain and raises `DecodeError` naming the byte offset,
-so the decoder built on top never sees an IndexError, a UnicodeDecodeError or a count
-that promises more items than there are bytes left. The cursor reads the caller's
-buffer in place (bytes, bytearray or memoryview); skipping a core module or a nested
-component only moves the offset and copies nothing.
+Two layers, bytes first:
+
+1. `Reader`, a bounds-checked cursor. Every read checks the bytes that remain and raises
+   `DecodeError` naming the byte offset, so nothing above it sees an IndexError, a
+   UnicodeDecodeError or a count that promises more items than there are bytes left. It
+   reads the caller's buffer in place (bytes, bytearray or memoryview): stepping over a
+   core module or a nested component moves an offset and copies nothing.
+
+2. The component type layer (`parse_component`). A component names its types,
+   functions, instances and nested components by index, and what an index means depends
+   on everything declared before it (imports, aliases, exports, instantiations). This
+   layer replays those declarations at the type level only, the way a validator does, so
+   each import and export of the component ends up with a complete type: an
+   `InstanceType`, a `FuncType` or a `TypeEntity`. Core modules, core instances and core
+   types are never read. Nested components are read when they are instantiated.
+
+Type identity matters to WIT (a `use`d type is the *same* type as the one it names), so
+types are Python objects compared by identity, modelled on wasmparser's type ids:
+
+* a `ResourceType` refers to an abstract `ResourceVar`; instantiating a component
+  substitutes the resources it imports with the ones supplied (`Substitution`), and
+  every un-aliased reference to one resource is the same object (`ResourceVar.plain`);
+* `with_unique(ty)` is the new identity an `(eq ty)` import or export gives `ty`; it
+  remembers what it aliases (`alias_of`), which is how `use` is recognised later.
+
+Nesting is bounded explicitly (`MAX_NESTING`, `MAX_TYPE_DEPTH`), so deep input is a
+`DecodeError`, not a RecursionError.
 """
 
 from __future__ import annotations
 
 import typing as t
 
+from . import _wit_model as _m
 from ._errors import DecodeError
 
-__all__ = ["Buffer", "Reader", "check_preamble", "MAGIC"]
+__all__ = ["Reader", "parse_component", "ParsedComponent", "Extern", "ExternName"]
 
 Buffer = t.Union[bytes, bytearray, memoryview]
 
@@ -175,23 +198,8 @@ def check_preamble(reader: Reader) -> None:
 
 
 # =========================================================================================
-# The component type layer: what the sections of a component *declare*.
-#
-# A component names its types, functions, instances and nested components by index, and
-# the meaning of an index depends on everything declared before it (imports, aliases,
-# exports, instantiations). This layer replays those declarations at the type level only,
-# the way a validator does, so that each import and export of the outer component ends up
-# with a complete type: an `InstanceType`, a `FuncType` or a `TypeEntity`.
-#
-# Type identity matters to WIT (a `use`d type is the *same* type as the one it names), so
-# every type is a Python object compared by identity:
-#   * `ResourceType` refers to an abstract `ResourceVar`; instantiating a component
-#     substitutes the resources it imports with the ones supplied (`Substitution`);
-#   * `with_unique(ty)` makes a new identity for `ty` (an import or export `(eq ty)`) that
-#     remembers what it aliases (`alias_of`), which is how `use` is recognised later.
+# The component type layer
 # =========================================================================================
-
-from .  import _wit_model as _m  # noqa: E402  (the primitive types are shared)
 
 PRIMITIVES: t.Dict[int, _m.Primitive] = {
     0x7F: _m.Primitive.BOOL, 0x7E: _m.Primitive.S8, 0x7D: _m.Primitive.U8,
@@ -289,6 +297,9 @@ class Opaque:
     def __init__(self, what: str) -> None:
         self.what = what
 
+    def __repr__(self) -> str:
+        return f"<{self.what}>"
+
 
 CORE_MODULE = Opaque("core module")
 VALUE = Opaque("value")
@@ -341,7 +352,8 @@ class Substitution:
     def entity(self, entity: Entity) -> Entity:
         if isinstance(entity, TypeEntity):
             referenced = self.any(entity.referenced)
-            created = referenced if entity.created is entity.referenced else self.any(entity.created)
+            created = (referenced if entity.created is entity.referenced
+                       else self.any(entity.created))
             if referenced is entity.referenced and created is entity.created:
                 return entity
             return TypeEntity(referenced, created, entity.fresh)
@@ -640,7 +652,8 @@ def read_defined(reader: Reader, scope: Scope, opcode: int) -> DefinedType:
         return make_defined(reader, "list" if opcode == 0x70 else "option", (element,), (element,))
     if opcode == 0x67:
         element = read_valtype(reader, scope)
-        return make_defined(reader, "fixed-list", (element, reader.u32("a list length")), (element,))
+        length = reader.u32("a list length")
+        return make_defined(reader, "fixed-list", (element, length), (element,))
     if opcode == 0x6F:
         types = tuple(read_valtype(reader, scope) for _ in range(reader.count("tuple types")))
         return make_defined(reader, "tuple", types, types)
@@ -659,7 +672,8 @@ def read_defined(reader: Reader, scope: Scope, opcode: int) -> DefinedType:
         return make_defined(reader, "own" if opcode == 0x69 else "borrow", (resource,), ())
     if opcode in (0x66, 0x65):
         payload = read_optional_valtype(reader, scope)
-        return make_defined(reader, "stream" if opcode == 0x66 else "future", (payload,), (payload,))
+        kind = "stream" if opcode == 0x66 else "future"
+        return make_defined(reader, kind, (payload,), (payload,))
     if opcode == 0x63:
         key, value = read_valtype(reader, scope), read_valtype(reader, scope)
         return make_defined(reader, "map", (key, value), (key, value))
