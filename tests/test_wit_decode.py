@@ -403,3 +403,21 @@ def test_cli_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "error: this is a core wasm module" in capsys.readouterr().err
     assert main(["wit", str(tmp_path / "missing.wasm")]) == 1
     assert "error:" in capsys.readouterr().err
+
+
+# -- the printer on hand-made models ---------------------------------------------------------
+
+def test_packages_print_after_their_dependencies() -> None:
+    """wit-parser orders foreign packages depth-first by `use`; a (malformed) cycle
+    still prints every package once."""
+    a, b = PackageName("t", "a"), PackageName("t", "b")
+    target = TypeDef(Resource(), "r", InterfaceRef("j", b))
+    user = Interface("i", a, {"r": TypeDef(Alias(target), "r", InterfaceRef("i", a))})
+    used = Interface("j", b, {"r": target})
+    world = World("root", PackageName("root", "component"),
+                  {"t:a/i": user, "t:b/j": used})
+    packages = [line for line in wit.to_wit(world).splitlines() if line.startswith("package")]
+    assert packages == ["package root:component;", "package t:b {", "package t:a {"]
+    back = TypeDef(Alias(user.types["r"]), "s", InterfaceRef("j", b))
+    cyclic = World("root", None, {"t:a/i": user, "t:b/j": Interface("j", b, {"s": back})})
+    assert wit.to_wit(cyclic).count("package t:") == 2

@@ -84,30 +84,39 @@ def _interface_of(item: m.WorldItem) -> t.Optional[m.Interface]:
 
 def _foreign_packages(world: m.World
                       ) -> t.List[t.Tuple[m.PackageName, t.List[m.Interface]]]:
-    """The packages of the named interfaces the world uses, dependencies first (the
-    order wit-parser's decoder settles on)."""
+    """The packages of the named interfaces the world uses, each after the packages it
+    depends on (the order wit-parser's decoder settles on)."""
     packages: t.Dict[m.PackageName, t.Dict[str, m.Interface]] = {}
     for item in (*world.imports.values(), *world.exports.values()):
         interface = _interface_of(item)
         if interface is not None:
             assert interface.package is not None and interface.name is not None
             packages.setdefault(interface.package, {}).setdefault(interface.name, interface)
-    names = list(packages)
-    order: t.List[m.PackageName] = []
+    deps = {package: [dep for interface in interfaces.values()
+                      for dep in _interface_deps(interface) if dep in packages]
+            for package, interfaces in packages.items()}
+    return [(package, list(packages[package].values())) for package in _dependency_order(deps)]
 
-    def visit(package: m.PackageName, depth: int) -> None:
-        if package in order or depth > len(names):
-            return
-        for interface in packages[package].values():
-            for dep in _interface_deps(interface):
-                if dep != package and dep in packages:
-                    visit(dep, depth + 1)
-        if package not in order:
-            order.append(package)
 
-    for package in names:
-        visit(package, 0)
-    return [(package, list(packages[package].values())) for package in order]
+def _dependency_order(deps: t.Dict[m.PackageName, t.List[m.PackageName]]
+                      ) -> t.List[m.PackageName]:
+    """Depth first from each package in turn, a package after its dependencies. A cycle
+    (only a malformed component has one) is cut where it closes."""
+    order: t.Dict[m.PackageName, None] = {}
+    for root in deps:
+        on_path = {root}
+        stack = [(root, iter(deps[root]))]
+        while stack:
+            package, pending = stack[-1]
+            dep = next((d for d in pending if d not in order and d not in on_path), None)
+            if dep is None:
+                stack.pop()
+                on_path.discard(package)
+                order.setdefault(package)
+            else:
+                on_path.add(dep)
+                stack.append((dep, iter(deps[dep])))
+    return list(order)
 
 
 def _interface_deps(interface: m.Interface) -> t.Iterator[m.PackageName]:
