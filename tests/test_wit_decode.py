@@ -41,6 +41,7 @@ CASES: Dict[str, Case] = {
     "versions": Case("versions", "versions"),
     "gated": Case("gated", "gated", all_features=True),
     "implements": Case("implements", "w"),
+    "same-names": Case("same-names", "both"),
     "wasi-cli-command": Case("wasi-0.2.3", "wasi:cli/command@0.2.3"),
     "wasi-http-proxy": Case("wasi-0.2.3", "wasi:http/proxy@0.2.3"),
 }
@@ -130,25 +131,32 @@ def package_docs_of(case: Case, tmp_path: Path) -> dict[str, object]:
     raise AssertionError("no package-docs section in the encoded WIT package")
 
 
-@pytest.fixture
-def documented_everything(built: Callable[[str], Path], tmp_path: Path) -> Path:
-    """The `everything` component with its WIT docs attached as wit-parser expects
-    them for a component: under the world `root` of the root package."""
-    docs = package_docs_of(CASES["everything"], tmp_path)
+def with_docs(name: str, component: Path, tmp_path: Path) -> Path:
+    """The component with its WIT docs attached as wit-parser expects them for a
+    component: under the world `root` of the root package."""
+    case = CASES[name]
+    docs = package_docs_of(case, tmp_path)
     worlds = docs["worlds"]
     assert isinstance(worlds, dict)
-    root_docs = {"docs": docs["docs"], "worlds": {"root": worlds["everything"]}}
+    root_docs = {"docs": docs.get("docs"), "worlds": {"root": worlds[case.world]}}
     section = custom_section("package-docs", b"\x01" + json.dumps(root_docs).encode())
-    path = tmp_path / "documented.wasm"
-    path.write_bytes(built("everything").read_bytes() + section)
+    path = tmp_path / f"{name}-documented.wasm"
+    path.write_bytes(component.read_bytes() + section)
     return path
 
 
-def test_docs_match_wasm_tools(documented_everything: Path) -> None:
-    printed = wit.to_wit(wit.decode(documented_everything.read_bytes()))
-    expected = wasm_tools("component", "wit", str(documented_everything))
-    assert "/// The world under test." in expected
+@pytest.mark.parametrize("name", ["everything", "same-names"])
+def test_docs_match_wasm_tools(built: Callable[[str], Path], tmp_path: Path, name: str) -> None:
+    documented = with_docs(name, built(name), tmp_path)
+    printed = wit.to_wit(wit.decode(documented.read_bytes()))
+    expected = wasm_tools("component", "wit", str(documented))
+    assert expected.count("///") >= 8
     assert significant_lines(printed) == significant_lines(expected)
+
+
+@pytest.fixture
+def documented_everything(built: Callable[[str], Path], tmp_path: Path) -> Path:
+    return with_docs("everything", built("everything"), tmp_path)
 
 
 def test_docs_reach_the_model(documented_everything: Path) -> None:

@@ -41,7 +41,8 @@ def decode(data: t.Union[bytes, bytearray, memoryview]) -> m.World:
         parsed = b.parse_component(data)
     except RecursionError:  # defence in depth: nesting is bounded explicitly
         raise DecodeError("component nesting is too deep to decode") from None
-    docs = _PackageDocs.parse(parsed.package_docs, parsed.package_docs_offset)
+    docs = _PackageDocs.parse(parsed.package_docs, parsed.package_docs_offset,
+                              frozenset(parsed.type.imports))
     return _WorldBuilder(docs).build(parsed)
 
 
@@ -54,14 +55,16 @@ class _PackageDocs:
     """The docs wit-component stores in a `package-docs` section (a version byte, then
     JSON), as they apply to the `root` world of a component."""
 
-    def __init__(self, world: _Json, package: t.Optional[str] = None) -> None:
+    def __init__(self, world: _Json, package: t.Any, import_names: t.AbstractSet[str]) -> None:
         self.world = world
         self.package = _docs(package)
+        self.import_names = import_names
 
     @classmethod
-    def parse(cls, raw: t.Optional[bytes], offset: int) -> "_PackageDocs":
+    def parse(cls, raw: t.Optional[bytes], offset: int,
+              import_names: t.AbstractSet[str]) -> "_PackageDocs":
         if raw is None:
-            return cls({})
+            return cls({}, None, import_names)
         if not raw or raw[0] not in (0, 1):
             raise DecodeError("unsupported package-docs custom section version", offset)
         try:
@@ -71,7 +74,7 @@ class _PackageDocs:
         if not isinstance(meta, dict):
             raise DecodeError("invalid package-docs custom section: not a JSON object", offset)
         world = _get_dict(_get_dict(meta, "worlds"), ROOT_WORLD)
-        return cls(world, meta.get("docs"))
+        return cls(world, meta.get("docs"), import_names)
 
     def world_docs(self) -> m.Docs:
         return _docs(self.world.get("docs"))
@@ -91,10 +94,11 @@ class _PackageDocs:
         return _get_dict(_get_dict(self.world, "types"), name)
 
     def _lookup(self, shared_key: str, export_key: str, name: str, is_export: bool) -> t.Any:
-        """wit-component files an export under `export_key` only when an import has the
-        same name; otherwise imports and exports share `shared_key`."""
-        if is_export and name in _get_dict(self.world, export_key):
-            return _get_dict(self.world, export_key)[name]
+        """How wit-parser applies the metadata: an entry of `shared_key` documents the
+        import of that name or, failing one, the export; `export_key` only exports."""
+        exports_only = _get_dict(self.world, export_key)
+        if is_export and (name in exports_only or name in self.import_names):
+            return exports_only.get(name)
         return _get_dict(self.world, shared_key).get(name)
 
 
