@@ -71,7 +71,8 @@ def mutated(draw: st.DrawFn, seeds: List[Seed]) -> bytes:
             other = draw(st.sampled_from(seeds))
             o_start, o_end = draw(st.sampled_from(other.spans))
             o_at = draw(st.integers(o_start, o_end - 1))
-            data[at:at + draw(st.integers(0, 32))] = other.data[o_at:o_at + draw(st.integers(1, 64))]
+            piece = other.data[o_at:o_at + draw(st.integers(1, 64))]
+            data[at:at + draw(st.integers(0, 32))] = piece
     return bytes(data)
 
 

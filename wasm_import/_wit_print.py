@@ -245,13 +245,15 @@ class _Printer:
             self.any_items = True
             assert isinstance(source, m.InterfaceRef)
             self.out.line(f"use {_interface_path(source, package)}.{{{', '.join(entries)}}};")
+        functions_of: t.Dict[t.Optional[str], t.List[m.Function]] = {}
+        for function in resource_functions:
+            resource_name = function.resource.name if function.resource else None
+            functions_of.setdefault(resource_name, []).append(function)
         for typedef in declared:
             self.new_item()
             self.out.docs(typedef.docs)
             if isinstance(typedef.kind, m.Resource):
-                self.resource(typedef, [f for f in resource_functions
-                                        if f.resource is not None
-                                        and f.resource.name == typedef.name])
+                self.resource(typedef, functions_of.get(typedef.name, []))
             else:
                 self.declare(typedef)
 
