@@ -97,9 +97,16 @@ def leb128(value: int) -> bytes:
             return bytes(out)
 
 
-def custom_section(name: str, payload: bytes) -> bytes:
-    body = leb128(len(name.encode())) + name.encode() + payload
-    return b"\x00" + leb128(len(body)) + body
+def name(text: str) -> bytes:
+    return leb128(len(text.encode())) + text.encode()
+
+
+def section(section_id: int, body: bytes) -> bytes:
+    return bytes([section_id]) + leb128(len(body)) + body
+
+
+def custom_section(section_name: str, payload: bytes) -> bytes:
+    return section(0, name(section_name) + payload)
 
 
 def top_level_sections(data: bytes) -> Iterator[Tuple[int, int, int]]:
@@ -381,8 +388,7 @@ def test_semantic_errors_name_the_import(built: Callable[[str], Path]) -> None:
     # a function type whose parameter is an unnamed record: valid binary, not valid WIT
     types = b"\x02" + b"\x72\x01\x01a\x79" + b"\x40\x01\x01r\x00\x01\x00"
     imports = b"\x01" + b"\x00\x01f\x01\x01"
-    data = (HEADER + b"\x07" + leb128(len(types)) + types
-            + b"\x0a" + leb128(len(imports)) + imports)
+    data = HEADER + section(7, types) + section(10, imports)
     with pytest.raises(DecodeError, match=r"record .* without a name.*\(in import `f`\)") as info:
         wit.decode(data)
     assert info.value.offset == len(HEADER) + 2 + len(types) + 3
@@ -391,14 +397,12 @@ def test_semantic_errors_name_the_import(built: Callable[[str], Path]) -> None:
 def test_limits_on_nesting_are_decode_errors() -> None:
     nested = HEADER
     for _ in range(100):  # components nested 100 deep, each instantiating the inner one
-        nested = (HEADER + b"\x04" + leb128(len(nested)) + nested
-                  + b"\x05\x04\x01\x00\x00\x00")
+        nested = HEADER + section(4, nested) + section(5, b"\x01\x00\x00\x00")
     with pytest.raises(DecodeError, match="nested more than"):
         wit.decode(nested)
     lists = [b"\x70\x79"] + [b"\x70" + leb128(i) for i in range(200)]
-    body = leb128(len(lists)) + b"".join(lists)
     with pytest.raises(DecodeError, match="type nesting deeper than"):
-        wit.decode(HEADER + b"\x07" + leb128(len(body)) + body)
+        wit.decode(HEADER + section(7, leb128(len(lists)) + b"".join(lists)))
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -434,3 +438,20 @@ def test_packages_print_after_their_dependencies() -> None:
     back = TypeDef(Alias(user.types["r"]), "s", InterfaceRef("j", b))
     cyclic = World("root", None, {"t:a/i": user, "t:b/j": Interface("j", b, {"s": back})})
     assert wit.to_wit(cyclic).count("package t:") == 2
+
+
+def test_version_suffix_completes_the_version() -> None:
+    """`a:b/c@0.2` with the name attribute `versionsuffix ".3"` is `a:b/c@0.2.3`: both
+    imports below are one interface, printed once (as wasm-tools does)."""
+    def instance_type(function: str) -> bytes:
+        return b"\x42\x02" + b"\x01\x40\x00\x01\x00" + b"\x04\x00" + name(function) + b"\x01\x00"
+
+    types = b"\x02" + instance_type("f") + instance_type("g")
+    imports = (b"\x02" + b"\x02" + name("a:b/c@0.2") + b"\x01\x01" + name(".3") + b"\x05\x00"
+               + b"\x00" + name("a:b/c@0.2.3") + b"\x05\x01")
+    world = wit.decode(HEADER + section(7, types) + section(10, imports))
+    first, second = interface(world, "a:b/c@0.2"), interface(world, "a:b/c@0.2.3")
+    assert first is second and first.package == PackageName("a", "b", "0.2.3")
+    assert list(first.functions) == ["f", "g"]
+    assert wit.to_wit(world).count("import a:b/c@0.2.3;") == 1
+

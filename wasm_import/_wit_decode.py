@@ -143,8 +143,8 @@ class _WorldBuilder:
         self.world_owner = _Owner(self.world_ref, {})
         # what each binary type (by identity) was decoded to
         self.type_map: t.Dict[object, m.TypeDef] = {}
-        # foreign interfaces by qualified name, with their owners
-        self.named: t.Dict[str, t.Tuple[m.Interface, _Owner]] = {}
+        # foreign interfaces, with their owners
+        self.named: t.Dict[m.InterfaceRef, t.Tuple[m.Interface, _Owner]] = {}
 
     def build(self, parsed: b.ParsedComponent) -> m.World:
         imports: t.Dict[str, m.WorldItem] = {}
@@ -186,21 +186,20 @@ class _WorldBuilder:
         if package_name is None:
             return self.inline_interface(name.name, instance, is_export)
         package, iface_name = package_name
-        interface = self.named_interface(qualified, package, iface_name, instance)
+        interface = self.named_interface(m.InterfaceRef(iface_name, package), instance)
         statement_docs = self.docs.interface_statement(name.name, is_export)
         if statement_docs:
             return m.Interface(interface.name, interface.package, interface.types,
                                interface.functions, statement_docs)
         return interface
 
-    def named_interface(self, qualified: str, package: m.PackageName, name: str,
-                        instance: b.InstanceType) -> m.Interface:
+    def named_interface(self, ref: m.InterfaceRef, instance: b.InstanceType) -> m.Interface:
         """A foreign interface, created on first sight and completed by later ones with
         whatever types and functions they add."""
-        if qualified not in self.named:
-            interface = m.Interface(name, package)
-            self.named[qualified] = interface, _Owner(interface.ref, {})
-        interface, owner = self.named[qualified]
+        if ref not in self.named:
+            interface = m.Interface(ref.name, ref.package)
+            self.named[ref] = interface, _Owner(ref, {})
+        interface, owner = self.named[ref]
         for export_name, entity in instance.exports.items():
             if isinstance(entity, b.TypeEntity):
                 known = interface.types.get(export_name)
@@ -213,7 +212,7 @@ class _WorldBuilder:
                     interface.functions[export_name] = self.function(
                         export_name, entity, owner, m.NO_DOCS)
             else:
-                raise DecodeError(f"export `{export_name}` of interface `{qualified}` is not a "
+                raise DecodeError(f"export `{export_name}` of interface `{ref}` is not a "
                                   "type or a function")
         return interface
 

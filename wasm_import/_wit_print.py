@@ -136,6 +136,21 @@ def _used_from(typedef: m.TypeDef, owner: m.Owner) -> t.Optional[m.Owner]:
     return None
 
 
+def _distinct_keys(items: t.Dict[str, m.WorldItem]) -> t.Dict[str, None]:
+    """The keys of `items`, less those naming an interface already named by an earlier
+    key (`a:b/c@0.2` with version suffix `.3` is `a:b/c@0.2.3`): WIT keys interfaces
+    by identity, so each is imported or exported once."""
+    seen: t.Set[m.InterfaceRef] = set()
+    keys: t.Dict[str, None] = {}
+    for key, item in items.items():
+        if isinstance(item, m.Interface) and item.package is not None and ":" in key:
+            if item.ref in seen:
+                continue
+            seen.add(item.ref)
+        keys[key] = None
+    return keys
+
+
 # -- the printer -------------------------------------------------------------------------------
 
 class _Printer:
@@ -175,6 +190,7 @@ class _Printer:
         types: t.Dict[str, m.TypeDef] = {}
         functions: t.List[t.Tuple[str, m.Function]] = []
         resource_functions: t.List[m.Function] = []
+        distinct_imports = _distinct_keys(world.imports)
         for key, item in world.imports.items():
             if isinstance(item, m.TypeDef):
                 types[key] = item
@@ -183,7 +199,7 @@ class _Printer:
                     resource_functions.append(item)
                 else:
                     functions.append((key, item))
-            else:
+            elif key in distinct_imports:
                 self.world_item("import", key, item, package)
                 self.any_items = True
         self.types(types, world.ref, package, resource_functions)
@@ -192,8 +208,8 @@ class _Printer:
             self.any_items = True
         if world.exports:
             self.new_item()
-        for key, item in world.exports.items():
-            self.world_item("export", key, item, package)
+        for key in _distinct_keys(world.exports):
+            self.world_item("export", key, world.exports[key], package)
         self.any_items = outer_items
 
     def world_item(self, keyword: str, key: str, item: m.WorldItem,
