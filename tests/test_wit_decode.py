@@ -394,6 +394,22 @@ def test_semantic_errors_name_the_import(built: Callable[[str], Path]) -> None:
     assert info.value.offset == len(HEADER) + 2 + len(types) + 3
 
 
+def test_a_wit_package_is_not_a_component(tmp_path: Path) -> None:
+    if WASM_TOOLS is None:
+        pytest.skip("wasm-tools is not installed")
+    package = tmp_path / "package.wasm"
+    wasm_tools("component", "wit", "--wasm", str(WIT_DIR / "versions"), "-o", str(package))
+    with pytest.raises(DecodeError, match="WIT package encoded as wasm, not a component"):
+        wit.decode(package.read_bytes())
+
+
+def test_instance_names_must_be_interface_or_plain_names() -> None:
+    imports = b"\x01" + b"\x00" + name("unlocked-dep=<a:b>") + b"\x05\x00"
+    data = HEADER + section(7, b"\x01\x42\x00") + section(10, imports)
+    with pytest.raises(DecodeError, match="neither an interface name .* nor a plain"):
+        wit.decode(data)
+
+
 def test_limits_on_nesting_are_decode_errors() -> None:
     nested = HEADER
     for _ in range(100):  # components nested 100 deep, each instantiating the inner one

@@ -23,6 +23,7 @@ The world of a component is always `root` in package `root:component`, as wit-pa
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 
 from . import _wit_binary as b
@@ -147,6 +148,7 @@ class _WorldBuilder:
         self.named: t.Dict[m.InterfaceRef, t.Tuple[m.Interface, _Owner]] = {}
 
     def build(self, parsed: b.ParsedComponent) -> m.World:
+        _refuse_wit_package(parsed)
         imports: t.Dict[str, m.WorldItem] = {}
         exports: t.Dict[str, m.WorldItem] = {}
         for extern in parsed.externs:
@@ -365,11 +367,32 @@ def _function_kind(name: str) -> t.Tuple[m.FunctionKind, t.Optional[str]]:
     return m.FunctionKind.FREESTANDING, None
 
 
+def _refuse_wit_package(parsed: b.ParsedComponent) -> None:
+    """A WIT package encoded as wasm exports only component types; it has no world of
+    its own to decode."""
+    externs = parsed.externs
+    if externs and all(e.is_export and isinstance(e.entity, b.TypeEntity)
+                       and isinstance(e.entity.referenced, b.ComponentType) for e in externs):
+        raise DecodeError("this is a WIT package encoded as wasm, not a component: "
+                          "it only exports component types", externs[0].offset)
+
+
+_KEBAB_WORD = re.compile(r"[a-z][a-z0-9]*|[A-Z][A-Z0-9]*")
+
+
+def _is_plain_name(name: str) -> bool:
+    """A kebab-case label such as `my-api` or `HTTP-client`."""
+    return all(_KEBAB_WORD.fullmatch(word) for word in name.split("-"))
+
+
 def _parse_interface_name(name: str, version_suffix: t.Optional[str]
                           ) -> t.Optional[t.Tuple[m.PackageName, str]]:
     """`ns:pkg/iface@1.2.3` as (package, interface); None for a plain (inline) name."""
-    if ":" not in name or "/" not in name:
+    if _is_plain_name(name):
         return None
+    if ":" not in name or "/" not in name:
+        raise DecodeError(f"`{name}` is neither an interface name (ns:pkg/name) nor a "
+                          "plain kebab-case name")
     path, at, version = name.partition("@")
     namespace, _, rest = path.partition(":")
     package, _, interface = rest.partition("/")
