@@ -362,6 +362,7 @@ def test_decode_accepts_any_buffer(built: Callable[[str], Path]) -> None:
     (HEADER + b"\x07\x03\x01\x79\x00", "1 unexpected byte(s) at the end of section 7", 12),
     (HEADER + b"\x0a\x06\x01\x00\x02\xc3\x28\x7f", "is not valid UTF-8", 12),
     (HEADER + b"\x0a\x05\x01\x00\x01x\x09", "unknown extern type 0x09", 14),
+    (HEADER + b"\x06\x08\x01\x03\x02\xff\xff\xff\xff\x0f\x00", "past the outermost", 13),
 ])
 def test_bad_input_names_the_problem_and_offset(data: bytes, message: str, offset: int) -> None:
     with pytest.raises(DecodeError) as info:

@@ -535,12 +535,17 @@ class Scope:
         elif entity is VALUE:
             self.values += 1
 
-    def outer(self, reader: Reader, count: int) -> "Scope":
-        scope: t.Optional[Scope] = self
+    def outer(self, reader: Reader) -> "Scope":
+        """The scope an outer alias names by its count of levels out (0 is this one)."""
+        start = reader.pos
+        count = reader.u32("an outer alias count")
+        if count > self.depth:
+            raise reader.error(f"outer alias reaches {count} scope(s) out, past the outermost",
+                               start)
+        scope = self
         for _ in range(count):
-            scope = scope.parent if scope is not None else None
-        if scope is None:
-            raise reader.error(f"outer alias reaches {count} scope(s) out, past the outermost")
+            assert scope.parent is not None  # depth counts the parents
+            scope = scope.parent
         return scope
 
 
@@ -815,7 +820,7 @@ def read_alias(reader: Reader, scope: Scope) -> None:
 
 
 def read_outer_alias(reader: Reader, scope: Scope, sort: int) -> None:
-    outer = scope.outer(reader, reader.u32("an outer alias count"))
+    outer = scope.outer(reader)
     start = reader.pos
     index = reader.u32("an outer alias index")
     if sort in (SORT_CORE_MODULE, SORT_CORE_OTHER):
