@@ -422,6 +422,18 @@ def test_limits_on_nesting_are_decode_errors() -> None:
         wit.decode(HEADER + section(7, leb128(len(lists)) + b"".join(lists)))
 
 
+def test_repeated_expansion_is_capped() -> None:
+    """12 KB that import one 500-function instance type a thousand times would decode to
+    half a million functions; the decoder stops early instead."""
+    declarations = [b"\x01\x40\x00\x01\x00"] + [
+        b"\x04\x00" + name(f"f{i}") + b"\x01\x00" for i in range(500)]
+    instance = b"\x42" + leb128(len(declarations)) + b"".join(declarations)
+    imports = b"".join(b"\x00" + name(f"i{i}") + b"\x05\x00" for i in range(1000))
+    data = HEADER + section(7, b"\x01" + instance) + section(10, leb128(1000) + imports)
+    with pytest.raises(DecodeError, match="too complex"):
+        wit.decode(data)
+
+
 # -- the command line ------------------------------------------------------------------------
 
 def test_cli_wit(built: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:

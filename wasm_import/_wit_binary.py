@@ -36,7 +36,7 @@ import typing as t
 from . import _wit_model as _m
 from ._errors import DecodeError
 
-__all__ = ["Reader", "parse_component", "ParsedComponent", "Extern", "ExternName"]
+__all__ = ["Reader", "parse_component", "ParsedComponent", "Extern", "ExternName", "Budget"]
 
 Buffer = t.Union[bytes, bytearray, memoryview]
 
@@ -212,6 +212,25 @@ PRIMITIVES: t.Dict[int, _m.Primitive] = {
 MAX_NESTING = 32            # nested components and type declarators
 MAX_TYPE_DEPTH = 64         # list<list<...>> levels
 MAX_TYPE_SIZE = 1_000_000   # the structural size wasmparser allows for one type
+MAX_WORK = 250_000          # types rebuilt and items decoded, over one whole decode (the
+                            # largest real components here need under 3000)
+
+
+class Budget:
+    """Caps the work one decode does. Small input can ask for a lot of repeated work
+    (a large instance type imported ten thousand times, say); past the cap that is a
+    `DecodeError` rather than minutes of CPU."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, units: int = MAX_WORK) -> None:
+        self.left = units
+
+    def spend(self, units: int, offset: t.Optional[int]) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise DecodeError(f"component too complex to decode: it expands to more than "
+                              f"{MAX_WORK} types and items", offset)
 
 
 class ResourceVar:
@@ -306,10 +325,24 @@ VALUE = Opaque("value")
 
 
 class InstanceType:
-    __slots__ = ("exports",)
+    __slots__ = ("exports", "_declared")
 
     def __init__(self, exports: t.Dict[str, "Entity"]) -> None:
         self.exports = exports
+        self._declared: t.Optional[t.Tuple[ResourceVar, ...]] = None
+
+    def declared_resources(self) -> t.Tuple[ResourceVar, ...]:
+        """The `(sub resource)` vars this instance type declares, nested ones included."""
+        if self._declared is None:
+            declared: t.List[ResourceVar] = []
+            for entity in self.exports.values():
+                if isinstance(entity, TypeEntity) and entity.fresh:
+                    assert isinstance(entity.referenced, ResourceType)
+                    declared.append(entity.referenced.var)
+                elif isinstance(entity, InstanceType):
+                    declared.extend(entity.declared_resources())
+            self._declared = tuple(declared)
+        return self._declared
 
 
 class ComponentType:
@@ -347,7 +380,7 @@ class Substitution:
 
     def __init__(self, resources: t.Dict[ResourceVar, ResourceVar]) -> None:
         self.resources = resources
-        self.cache: t.Dict[object, t.Any] = {}
+        self.cache: t.Dict[object, t.Any] = {}  # also counts the types visited
 
     def entity(self, entity: Entity) -> Entity:
         if isinstance(entity, TypeEntity):
@@ -408,23 +441,14 @@ class Substitution:
         return self.any(item)
 
 
-def declared_resource_vars(instance: InstanceType, into: t.List[ResourceVar]) -> None:
-    """The `(sub resource)` vars an instance type declares, nested instances included."""
-    for entity in instance.exports.values():
-        if isinstance(entity, TypeEntity) and entity.fresh:
-            assert isinstance(entity.referenced, ResourceType)
-            into.append(entity.referenced.var)
-        elif isinstance(entity, InstanceType):
-            declared_resource_vars(entity, into)
-
-
-def freshen_instance(instance: InstanceType) -> InstanceType:
+def freshen_instance(instance: InstanceType, budget: Budget, offset: int) -> InstanceType:
     """Importing an instance type makes its declared resources new, distinct types."""
-    declared: t.List[ResourceVar] = []
-    declared_resource_vars(instance, declared)
+    declared = instance.declared_resources()
     if not declared:
         return instance
-    result = Substitution({var: ResourceVar() for var in declared}).any(instance)
+    substitution = Substitution({var: ResourceVar() for var in declared})
+    result = substitution.any(instance)
+    budget.spend(len(substitution.cache), offset)
     assert isinstance(result, InstanceType)
     return result
 
@@ -454,7 +478,7 @@ class Scope:
     """The index spaces of one component, component type or instance type."""
 
     __slots__ = ("types", "funcs", "instances", "components", "values", "parent", "depth",
-                 "defined_vars", "is_declarator")
+                 "defined_vars", "is_declarator", "budget")
 
     def __init__(self, parent: t.Optional["Scope"], offset: int,
                  is_declarator: bool = False) -> None:
@@ -467,6 +491,7 @@ class Scope:
         self.depth: int = 0 if parent is None else parent.depth + 1
         self.defined_vars: t.List[ResourceVar] = []
         self.is_declarator = is_declarator
+        self.budget: Budget = Budget() if parent is None else parent.budget
         if self.depth > MAX_NESTING:
             raise DecodeError(f"components or types nested more than {MAX_NESTING} deep",
                               offset)
@@ -759,9 +784,7 @@ def read_declarator(reader: Reader, parent: Scope, is_component: bool) -> AnyTyp
             raise reader.error(f"unknown declaration 0x{tag:02x}", start)
     if not is_component:
         return InstanceType(exports)
-    defined: t.List[ResourceVar] = []
-    declared_resource_vars(InstanceType(exports), defined)
-    return ComponentType(imports, exports, tuple(defined))
+    return ComponentType(imports, exports, InstanceType(exports).declared_resources())
 
 
 def read_extern_type(reader: Reader, scope: Scope) -> Entity:
@@ -950,7 +973,9 @@ def instantiate(reader: Reader, component: ComponentType, args: t.Dict[str, Enti
         resources[var] = fresh
         scope.defined_vars.append(fresh)
     substitution = Substitution(resources)
-    return InstanceType({name: substitution.entity(e) for name, e in component.exports.items()})
+    instance = InstanceType({name: substitution.entity(e) for name, e in component.exports.items()})
+    scope.budget.spend(len(args) + len(instance.exports) + len(substitution.cache), reader.pos)
+    return instance
 
 
 def bind_resources(reader: Reader, expected: Entity, supplied: Entity,
@@ -972,13 +997,16 @@ def bind_resources(reader: Reader, expected: Entity, supplied: Entity,
             bind_resources(reader, inner, found, resources, f"{path}/{name}")
 
 
-def ascribe(reader: Reader, actual: Entity, ascribed: Entity) -> Entity:
+def ascribe(reader: Reader, actual: Entity, ascribed: Entity, budget: Budget) -> Entity:
     """An export's declared type, with its `(sub resource)`s bound to the actual ones."""
     if isinstance(ascribed, TypeEntity) and ascribed.fresh:
         return actual
     resources: t.Dict[ResourceVar, ResourceVar] = {}
     bind_resources(reader, ascribed, actual, resources, "export")
-    return Substitution(resources).entity(ascribed)
+    substitution = Substitution(resources)
+    result = substitution.entity(ascribed)
+    budget.spend(len(substitution.cache), reader.pos)
+    return result
 
 
 # -- sections --------------------------------------------------------------------------------
@@ -994,11 +1022,12 @@ class ParsedComponent:
     """What the WIT view needs from a component: its imports and exports in order, with
     their types, and the contents of its `package-docs` custom section, if any."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget) -> None:
         self.externs: t.List[Extern] = []
         self.package_docs: t.Optional[bytes] = None
         self.package_docs_offset = 0
         self.type = ComponentType({}, {})
+        self.budget = budget  # shared by the whole decode, nested components included
 
 
 SECTION_CUSTOM, SECTION_COMPONENT, SECTION_INSTANCE, SECTION_ALIAS = 0, 4, 5, 6
@@ -1012,7 +1041,7 @@ def parse_component(data: Buffer, start: int = 0, end: t.Optional[int] = None,
     reader = Reader(data, start, end)
     check_preamble(reader)
     scope = Scope(parent, reader.pos)
-    parsed = ParsedComponent()
+    parsed = ParsedComponent(scope.budget)
     while not reader.at_end():
         section_start = reader.pos
         section_id = reader.byte("a section id")
@@ -1082,7 +1111,7 @@ def read_import_section(body: Reader, scope: Scope, parsed: ParsedComponent) -> 
         name = read_extern_name(body)
         entity = read_extern_type(body, scope)
         if isinstance(entity, InstanceType):
-            entity = freshen_instance(entity)
+            entity = freshen_instance(entity, scope.budget, start)
         if name.name in parsed.type.imports:
             raise body.error(f"duplicate import `{name.name}`", start)
         parsed.type.imports[name.name] = entity
@@ -1099,7 +1128,7 @@ def read_export_section(body: Reader, scope: Scope, parsed: ParsedComponent) -> 
         if isinstance(entity, TypeEntity):
             entity = TypeEntity(entity.referenced, with_unique(entity.referenced))
         if body.flag("an optional export type"):
-            entity = ascribe(body, entity, read_extern_type(body, scope))
+            entity = ascribe(body, entity, read_extern_type(body, scope), scope.budget)
         if name.name in parsed.type.exports:
             raise body.error(f"duplicate export `{name.name}`", start)
         parsed.type.exports[name.name] = entity

@@ -44,7 +44,7 @@ def decode(data: t.Union[bytes, bytearray, memoryview]) -> m.World:
         raise DecodeError("component nesting is too deep to decode") from None
     docs = _PackageDocs.parse(parsed.package_docs, parsed.package_docs_offset,
                               frozenset(parsed.type.imports))
-    return _WorldBuilder(docs).build(parsed)
+    return _WorldBuilder(docs, parsed.budget).build(parsed)
 
 
 # -- docs from the `package-docs` custom section ---------------------------------------------
@@ -138,8 +138,9 @@ class _Owner:
 class _WorldBuilder:
     """Turns component-level types into WIT, mirroring wit-parser's decoder."""
 
-    def __init__(self, docs: _PackageDocs) -> None:
+    def __init__(self, docs: _PackageDocs, budget: b.Budget) -> None:
         self.docs = docs
+        self.budget = budget  # each type and function decoded spends from it
         self.world_ref = m.WorldRef(ROOT_WORLD, ROOT_PACKAGE)
         self.world_owner = _Owner(self.world_ref, {})
         # what each binary type (by identity) was decoded to
@@ -250,6 +251,7 @@ class _WorldBuilder:
             kind = m.Resource()
         else:
             raise DecodeError(f"type `{name}` is not a value or resource type")
+        self.budget.spend(1, None)
         typedef = m.TypeDef(kind, name, owner.ref, _docs(docs.get("docs")))
         if isinstance(kind, m.Resource):
             owner.resources[name] = typedef
@@ -334,6 +336,7 @@ class _WorldBuilder:
     # -- functions ---------------------------------------------------------------------------
 
     def function(self, name: str, ty: b.FuncType, owner: _Owner, docs: m.Docs) -> m.Function:
+        self.budget.spend(1 + len(ty.params), None)
         params = tuple(m.Param(p, self.valtype(v)) for p, v in ty.params)
         result = self.optional(ty.result)
         kind, resource_name = _function_kind(name)
