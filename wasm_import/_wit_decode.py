@@ -8,14 +8,18 @@ instances, canonical functions), stepping over core modules by their length; see
 `_wit_binary`. The second step turns those types into the WIT model the way wit-parser's
 `decoding.rs` does, so the result prints the same WIT as `wasm-tools component wit`:
 
-* An import or export named `ns:pkg/name@1.2.3` is that interface of a foreign package;
-  importing and exporting it yields one interface with the union of what both sides
-  declare. Any other name is an inline interface (`import foo: interface { ... }`).
+* An import or export named `ns:pkg/name@1.2.3` (or a plain name whose `implements`
+  attribute names one) is that interface of a foreign package. Every mention of it
+  decodes to the same interface, holding the union of what they declare. Any other
+  (kebab-case) name is an inline interface (`import foo: interface { ... }`). World keys
+  are the names as written in the binary.
 * A type export whose type (following `(eq ...)` aliases back) was already decoded
   becomes an `Alias` of it: that is how `use other.{t}` is recognised.
 * `[constructor]r`, `[method]r.m` and `[static]r.s` functions attach to the resource `r`
   declared earlier by the same interface (or world).
 * Docs come from the `package-docs` custom section, when a component carries one.
+* The work of a decode is capped (`_wit_binary.Budget`), so small input cannot make it
+  expand into millions of types.
 
 The world of a component is always `root` in package `root:component`, as wit-parser names it.
 """
@@ -40,11 +44,11 @@ def decode(data: t.Union[bytes, bytearray, memoryview]) -> m.World:
     """The WIT world of the component `data`. Raises `DecodeError` for anything else."""
     try:
         parsed = b.parse_component(data)
+        docs = _PackageDocs.parse(parsed.package_docs, parsed.package_docs_offset,
+                                  frozenset(parsed.type.imports))
+        return _WorldBuilder(docs, parsed.budget).build(parsed)
     except RecursionError:  # defence in depth: nesting is bounded explicitly
         raise DecodeError("component nesting is too deep to decode") from None
-    docs = _PackageDocs.parse(parsed.package_docs, parsed.package_docs_offset,
-                              frozenset(parsed.type.imports))
-    return _WorldBuilder(docs, parsed.budget).build(parsed)
 
 
 # -- docs from the `package-docs` custom section ---------------------------------------------
