@@ -374,13 +374,16 @@ def with_unique(ty: AnyType) -> AnyType:
 class Substitution:
     """Replaces resource vars throughout a type, rebuilding only what changes.
 
-    The cache makes each old type map to exactly one new type, so identities stay
-    consistent across all the exports of one instantiation.
+    `renamed` maps the types a component imports to the very types supplied for them
+    (wasmparser's type renamings): a reference to an imported type then *is* the
+    supplied type, aliases and all. The cache makes each old type map to exactly one
+    new type, so identities stay consistent across all the exports of one instantiation.
     """
 
-    def __init__(self, resources: t.Dict[ResourceVar, ResourceVar]) -> None:
+    def __init__(self, resources: t.Dict[ResourceVar, ResourceVar],
+                 renamed: t.Optional[t.Dict[object, t.Any]] = None) -> None:
         self.resources = resources
-        self.cache: t.Dict[object, t.Any] = {}  # also counts the types visited
+        self.cache: t.Dict[object, t.Any] = dict(renamed or {})  # also counts types visited
 
     def entity(self, entity: Entity) -> Entity:
         if isinstance(entity, TypeEntity):
@@ -396,7 +399,7 @@ class Substitution:
         return rebuilt
 
     def any(self, ty: t.Any) -> t.Any:
-        if not self.resources:
+        if not self.resources and not self.cache:
             return ty
         cached = self.cache.get(ty)
         if cached is None:
@@ -962,48 +965,57 @@ def instantiate(reader: Reader, component: ComponentType, args: t.Dict[str, Enti
                 scope: Scope) -> InstanceType:
     """The type of an instance of `component`: its exports, with the resources it
     imports replaced by the ones supplied and the ones it defines made fresh."""
-    resources: t.Dict[ResourceVar, ResourceVar] = {}
+    binding = Binding()
     for name, expected in component.imports.items():
         supplied = args.get(name)
         if supplied is None:
             raise reader.error(f"instantiation argument `{name}` is missing")
-        bind_resources(reader, expected, supplied, resources, name)
+        binding.bind(reader, expected, supplied, name)
     for var in component.defined_vars:
         fresh = ResourceVar()
-        resources[var] = fresh
+        binding.resources[var] = fresh
         scope.defined_vars.append(fresh)
-    substitution = Substitution(resources)
+    substitution = Substitution(binding.resources, binding.renamed)
     instance = InstanceType({name: substitution.entity(e) for name, e in component.exports.items()})
     scope.budget.spend(len(args) + len(instance.exports) + len(substitution.cache), reader.pos)
     return instance
 
 
-def bind_resources(reader: Reader, expected: Entity, supplied: Entity,
-                   resources: t.Dict[ResourceVar, ResourceVar], path: str) -> None:
-    """Record which supplied resource stands for each `(sub resource)` in `expected`."""
-    if isinstance(expected, TypeEntity) and expected.fresh:
-        if not (isinstance(supplied, TypeEntity)
-                and isinstance(supplied.referenced, ResourceType)):
-            raise reader.error(f"`{path}` must be supplied a resource type")
-        assert isinstance(expected.referenced, ResourceType)
-        resources[expected.referenced.var] = supplied.referenced.var
-    elif isinstance(expected, InstanceType):
-        if not isinstance(supplied, InstanceType):
-            raise reader.error(f"`{path}` must be supplied an instance")
-        for name, inner in expected.exports.items():
-            found = supplied.exports.get(name)
-            if found is None:
-                raise reader.error(f"the instance supplied for `{path}` lacks export `{name}`")
-            bind_resources(reader, inner, found, resources, f"{path}/{name}")
+class Binding:
+    """What was supplied for the imports of a component being instantiated: the
+    resource for each `(sub resource)`, and the type for each imported type."""
+
+    def __init__(self) -> None:
+        self.resources: t.Dict[ResourceVar, ResourceVar] = {}
+        self.renamed: t.Dict[object, t.Any] = {}
+
+    def bind(self, reader: Reader, expected: Entity, supplied: Entity, path: str) -> None:
+        if isinstance(expected, TypeEntity):
+            if not isinstance(supplied, TypeEntity):
+                raise reader.error(f"`{path}` must be supplied a type")
+            if expected.fresh:
+                if not isinstance(supplied.created, ResourceType):
+                    raise reader.error(f"`{path}` must be supplied a resource type")
+                assert isinstance(expected.referenced, ResourceType)
+                self.resources[expected.referenced.var] = supplied.created.var
+            self.renamed[expected.created] = supplied.created
+        elif isinstance(expected, InstanceType):
+            if not isinstance(supplied, InstanceType):
+                raise reader.error(f"`{path}` must be supplied an instance")
+            for name, inner in expected.exports.items():
+                found = supplied.exports.get(name)
+                if found is None:
+                    raise reader.error(f"the instance supplied for `{path}` lacks export `{name}`")
+                self.bind(reader, inner, found, f"{path}/{name}")
 
 
 def ascribe(reader: Reader, actual: Entity, ascribed: Entity, budget: Budget) -> Entity:
     """An export's declared type, with its `(sub resource)`s bound to the actual ones."""
     if isinstance(ascribed, TypeEntity) and ascribed.fresh:
         return actual
-    resources: t.Dict[ResourceVar, ResourceVar] = {}
-    bind_resources(reader, ascribed, actual, resources, "export")
-    substitution = Substitution(resources)
+    binding = Binding()
+    binding.bind(reader, ascribed, actual, "export")
+    substitution = Substitution(binding.resources, binding.renamed)
     result = substitution.entity(ascribed)
     budget.spend(len(substitution.cache), reader.pos)
     return result
