@@ -35,8 +35,112 @@ def add_wit(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     parser.set_defaults(handler=run_wit)
 
 
+# ==== call, run, inspect, stubs (issue 6: editor support and the command line) =============
+
+def _add_grant_flags(parser: argparse.ArgumentParser) -> None:
+    """WASI grants, spelled as wasmtime's CLI spells them. Without them nothing is granted."""
+    parser.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
+                        help="grant the host directory HOST (read-write, as wasmtime does) at GUEST")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                        help="set an environment variable (without =VALUE: pass on this process's)")
+
+
+def _grants(args: argparse.Namespace, argv: t.Sequence[str]) -> t.Any:
+    """The `Wasi` sandbox that the grant flags describe, with this process's stdio."""
+    import os
+
+    from ._wasi import Dir, Wasi
+
+    dirs = []
+    for grant in args.dir:
+        host, _, guest = grant.partition("::")
+        if not os.path.isdir(host):
+            raise ValueError(f"--dir {grant}: {host!r} is not a directory")
+        dirs.append(Dir(host=os.path.abspath(host), guest=guest or host, readonly=False))
+    env = {}
+    for item in args.env:
+        name, has_value, value = item.partition("=")
+        if has_value:
+            env[name] = value
+        elif name in os.environ:
+            env[name] = os.environ[name]
+    return Wasi(args=list(argv), env=env, dirs=dirs, stdin="inherit")
+
+
+def run_call(args: argparse.Namespace) -> int:
+    """Call one export with WAVE arguments and print its result as WAVE.
+
+    Name the export by its Python attribute path (`add.add(1, 2)`, `echo.Counter.merge`)
+    or by its full WIT name (`docs:adder/add@0.1.0#add(1, 2)`). Exits with status 1 when
+    the function returns `err(...)`, 2 when the expression is wrong.
+    """
+    from . import load
+    from ._invoke import invoke
+    from ._wave import WaveError
+
+    try:
+        wasi = _grants(args, [Path(args.file).name])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    module = load(args.file)
+    sys.stdout.flush()  # the guest writes to the same file descriptors
+    try:
+        outcome = invoke(module, args.expression, wasi=wasi)
+    except WaveError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if outcome.text:
+        print(outcome.text)
+    return 1 if outcome.failed else 0
+
+
+def add_call(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = commands.add_parser("call", help="call an export: call FILE 'name(args)'",
+                                 description=run_call.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_grant_flags(parser)
+    parser.add_argument("file", help="a component binary (.wasm)")
+    parser.add_argument("expression", help="the call, arguments in WAVE: 'add(1, 2)'")
+    parser.set_defaults(handler=run_call)
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """Run a `wasi:cli` command component: its exit status is 0 when `run` succeeds, 1
+    when it fails, or the code it passed to `exit`."""
+    from . import load
+    from ._command import _run_export, _status_of
+
+    try:
+        wasi = _grants(args, [Path(args.file).name, *args.args])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    module = load(args.file)
+    run_interface = _run_export(module)
+    if run_interface is None:
+        print(f"error: {args.file} is not a command component (it does not export wasi:cli/run)",
+              file=sys.stderr)
+        return 2
+    return _status_of(run_interface, module, wasi)
+
+
+def add_run(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = commands.add_parser("run", help="run a wasi:cli command component",
+                                 description=run_run.__doc__)
+    _add_grant_flags(parser)
+    parser.add_argument("file", help="a command component (.wasm) exporting wasi:cli/run")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
+    parser.set_defaults(handler=run_run)
+
+
+# ==== end of issue 6 commands ===============================================================
+
+
 COMMANDS: t.List[t.Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]] = [
     add_wit,
+    add_call,
+    add_run,
 ]
 
 
