@@ -1,0 +1,119 @@
+"""`python -m foo args...`: run a command component (one exporting `wasi:cli/run`).
+
+runpy asks the loader for the module's code (`WasmLoader.get_code`), which is two lines
+that call `run_module(__spec__)` here. That loads the component (through the compiled-code
+cache), instantiates it with the process's argv and stdio, calls `run`, and exits with
+the component's status: 0 when `run` succeeds, 1 when it returns an error, and the code
+the guest passed to `wasi:cli/exit` when it exits that way.
+
+The import hook must be installed before Python looks for `foo`: that is, `wasm_import`
+must already be imported at startup (for example from a `.pth` file or `sitecustomize`).
+
+## The sandbox
+
+A command gets its argv (`sys.argv`; runpy sets `sys.argv[0]` to the `.wasm` path) and
+this process's stdin, stdout and stderr, and nothing else unless granted through two
+environment variables, read when the command starts:
+
+- `WASM_IMPORT_DIRS=host::guest[:ro|:rw],...`: preopen each host directory at the guest
+  path, read-only unless `:rw` is given. Example: `WASM_IMPORT_DIRS=.::/work:rw,/etc::/etc`.
+  (`::` separates the two paths so that Windows drive letters stay intact.)
+- `WASM_IMPORT_ENV=NAME,...`: pass these environment variables (those that are set).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, List, Mapping, NoReturn, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    import importlib.machinery
+
+    from ._wasi import Dir, Wasi
+
+__all__ = ["run_module", "wasi_from_environment", "DIRS_VARIABLE", "ENV_VARIABLE"]
+
+DIRS_VARIABLE = "WASM_IMPORT_DIRS"
+ENV_VARIABLE = "WASM_IMPORT_ENV"
+_RUN_INTERFACE = "wasi:cli/run"
+
+
+def run_module(spec: "importlib.machinery.ModuleSpec") -> NoReturn:
+    """Run the command component `spec` names, then exit the process with its status."""
+    import importlib.util
+
+    try:
+        wasi = wasi_from_environment(os.environ, sys.argv)
+    except ValueError as e:
+        _fail(f"{spec.name}: {e}", status=2)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    run = _run_export(module)
+    if run is None:
+        _fail(f"{spec.origin}: not a command component (it does not export {_RUN_INTERFACE})", status=2)
+    sys.exit(_status_of(run, module, wasi))
+
+
+def _status_of(run_interface: str, module: Any, wasi: "Wasi") -> int:
+    """Instantiate, call `run`, and turn the outcome into an exit status."""
+    from ._errors import GuestExit
+    from ._values import Err
+
+    sys.stdout.flush()  # the guest writes to the same file descriptors
+    sys.stderr.flush()
+    instance = module.instantiate(wasi=wasi)
+    try:
+        instance.exports[run_interface].run()
+    except Err:
+        return 1
+    except GuestExit as e:
+        return int(e.code)
+    return 0
+
+
+def _run_export(module: Any) -> Optional[str]:
+    """The full name of the module's `wasi:cli/run` export (any version), or None."""
+    for name in module.wit.exports:
+        if name == _RUN_INTERFACE or name.startswith(_RUN_INTERFACE + "@"):
+            return str(name)
+    return None
+
+
+def wasi_from_environment(environ: Mapping[str, str], argv: List[str]) -> "Wasi":
+    """The command's sandbox: argv and inherited stdio, plus the grants in `environ`."""
+    from ._wasi import Wasi
+
+    names = _split(environ.get(ENV_VARIABLE, ""))
+    env = {name: environ[name] for name in names if name in environ}
+    dirs = [_parse_dir(grant) for grant in _split(environ.get(DIRS_VARIABLE, ""))]
+    return Wasi(args=list(argv), env=env, dirs=dirs, stdin="inherit",
+                stdout="inherit", stderr="inherit")
+
+
+def _parse_dir(grant: str) -> "Dir":
+    """`host::guest[:ro|:rw]` -> Dir. Raises ValueError for anything else."""
+    from ._wasi import Dir
+
+    host, sep, rest = grant.partition("::")
+    if not sep or not host or not rest:
+        raise ValueError(f"{DIRS_VARIABLE}: {grant!r} is not host::guest[:ro|:rw]")
+    guest, readonly = rest, True
+    for suffix, mode in ((":ro", True), (":rw", False)):
+        if rest.endswith(suffix):
+            guest, readonly = rest[: -len(suffix)], mode
+    if not guest:
+        raise ValueError(f"{DIRS_VARIABLE}: {grant!r} has no guest path")
+    if not os.path.isdir(host):
+        raise ValueError(f"{DIRS_VARIABLE}: {host!r} is not a directory")
+    return Dir(host=os.path.abspath(host), guest=guest, readonly=readonly)
+
+
+def _split(value: str) -> List[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _fail(message: str, *, status: int) -> NoReturn:
+    print(message, file=sys.stderr)
+    sys.exit(status)
