@@ -158,7 +158,7 @@ class WasmFinder(importlib.abc.MetaPathFinder):
 
     def _find_in_entry(self, entry: str, name: str,
                        package: Optional[str]) -> Optional[Tuple[str, Reader]]:
-        directory = os.path.abspath(entry) if entry else os.getcwd()
+        directory = entry if os.path.isabs(entry) else os.path.abspath(entry or os.curdir)
         try:
             st = os.stat(directory)
         except OSError:
