@@ -11,9 +11,9 @@ must already be imported at startup (for example from a `.pth` file or `sitecust
 
 ## The sandbox
 
-A command gets its argv (`sys.argv`; runpy sets `sys.argv[0]` to the `.wasm` path) and
-this process's stdin, stdout and stderr, and nothing else unless granted through two
-environment variables, read when the command starts:
+A command gets this process's arguments (`sys.argv[1:]`, after the `.wasm` file's name
+as argv[0], as `python -m wasm_import run` does) and its stdin, stdout and stderr, and
+nothing else unless granted through two environment variables, read when it starts:
 
 - `WASM_IMPORT_DIRS=host::guest[:ro|:rw],...`: preopen each host directory at the guest
   path, read-only unless `:rw` is given. Example: `WASM_IMPORT_DIRS=.::/work:rw,/etc::/etc`.
@@ -44,7 +44,8 @@ def run_module(spec: "importlib.machinery.ModuleSpec") -> NoReturn:
     import importlib.util
 
     try:
-        wasi = wasi_from_environment(os.environ, sys.argv)
+        argv = [os.path.basename(spec.origin or spec.name), *sys.argv[1:]]
+        wasi = wasi_from_environment(os.environ, argv)
     except ValueError as e:
         _fail(f"{spec.name}: {e}", status=2)
     module = importlib.util.module_from_spec(spec)
