@@ -224,6 +224,14 @@ def test_exact_file_name_wins_over_a_mapped_one(clean_imports: None, tmp_path: P
     assert my_comp.__file__.endswith("my_comp.wasm")
 
 
+def test_a_broken_component_raises_decode_error(clean_imports: None, tmp_path: Path) -> None:
+    put(on_path(tmp_path) / "broken.wasm", b"\0asm\x0d\0\1\0 and then nonsense")
+    with pytest.raises(wasm_import.DecodeError):
+        import broken  # noqa: F401
+    assert "broken" not in sys.modules
+    assert not (tmp_path / "__pycache__").exists()
+
+
 def test_find_spec(clean_imports: None, tmp_path: Path, adder_bytes: bytes) -> None:
     put(on_path(tmp_path) / "foo.wasm", adder_bytes)
     spec = importlib.util.find_spec("foo")
