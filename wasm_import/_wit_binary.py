@@ -399,7 +399,9 @@ class Substitution:
         return rebuilt
 
     def any(self, ty: t.Any) -> t.Any:
-        if not self.resources and not self.cache:
+        """`ty` substituted; anything that is not a type (a primitive, a name, a list
+        length, None) is returned as it is."""
+        if not isinstance(ty, TYPE_CLASSES) or not (self.resources or self.cache):
             return ty
         cached = self.cache.get(ty)
         if cached is None:
@@ -431,17 +433,19 @@ class Substitution:
             if all(exports[n] is e for n, e in ty.exports.items()):
                 return ty
             return InstanceType(exports)
-        if isinstance(ty, ComponentType):
-            imports = {name: self.entity(e) for name, e in ty.imports.items()}
-            exports = {name: self.entity(e) for name, e in ty.exports.items()}
-            return ComponentType(imports, exports, ty.defined_vars)
-        return ty  # primitives, None, names, lengths
+        assert isinstance(ty, ComponentType)
+        imports = {name: self.entity(e) for name, e in ty.imports.items()}
+        exports = {name: self.entity(e) for name, e in ty.exports.items()}
+        return ComponentType(imports, exports, ty.defined_vars)
 
     def _item(self, item: t.Any) -> t.Any:
         if isinstance(item, tuple):  # (name, type) pairs of records and variants
             new = tuple(self._item(x) for x in item)
             return item if all(a is b for a, b in zip(new, item)) else new
         return self.any(item)
+
+
+TYPE_CLASSES = (ResourceType, DefinedType, FuncType, InstanceType, ComponentType)
 
 
 def freshen_instance(instance: InstanceType, budget: Budget, offset: int) -> InstanceType:
