@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import pytest
 
@@ -52,14 +52,15 @@ def wasm_tools(*args: str) -> str:
     return subprocess.run([WASM_TOOLS, *args], check=True, capture_output=True, text=True).stdout
 
 
-def build_component(case: Case, out_dir: Path) -> Path:
+def build_component(case: Case, out_dir: Path, wit_dir: Optional[Path] = None) -> Path:
     """`wasm-tools component embed --dummy` then `component new`: a component whose
-    functions trap, with exactly the world's imports and exports."""
+    functions trap, with exactly the world's imports and exports. The WIT is
+    `tests/wit/<case.wit>` unless `wit_dir` says otherwise."""
     name = f"{case.wit}-{case.world}".replace(":", "_").replace("/", "_").replace("@", "_")
     core, component = out_dir / f"{name}.core.wasm", out_dir / f"{name}.wasm"
     if not component.exists():
         features = ["--all-features"] if case.all_features else []
-        wasm_tools("component", "embed", "--dummy", *features, str(WIT_DIR / case.wit),
+        wasm_tools("component", "embed", "--dummy", *features, str(wit_dir or WIT_DIR / case.wit),
                    "-w", case.world, "-o", str(core))
         wasm_tools("component", "new", str(core), "-o", str(component))
     return component
