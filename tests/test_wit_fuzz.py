@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tests.test_wit_corpus import CORPUS
 from tests.test_wit_decode import (
-    CASES, WASM_TOOLS, Case, build_component, top_level_sections, wasm_tools)
+    CASES, WASM_TOOLS, Case, build_component, needs_wasm_tools, top_level_sections, wasm_tools)
 from wasm_import import DecodeError, wit
 
 CORE_SECTIONS = {1, 2, 3}  # core module, core instance, core type: stepped over by length
@@ -316,10 +316,9 @@ class RandomWit:
         return "world w {\n  " + "\n  ".join(lines) + "\n}"
 
 
+@needs_wasm_tools
 @pytest.mark.parametrize("seed", range(24))  # about 0.4 s each: three wasm-tools runs
 def test_random_world_prints_like_wasm_tools(seed: int, tmp_path: Path) -> None:
-    if WASM_TOOLS is None:
-        pytest.skip("wasm-tools is not installed")
     (tmp_path / "wit").mkdir()
     (tmp_path / "wit" / "world.wit").write_text(RandomWit(seed).package())
     try:
