@@ -670,8 +670,9 @@ def make_defined(reader: Reader, kind: str, items: t.Tuple[t.Any, ...],
 
 def read_labelled_valtypes(reader: Reader, scope: Scope,
                            what: str) -> t.Tuple[t.Tuple[str, ValType], ...]:
+    """`(name, type)` pairs: record fields or function parameters (`what`, singular)."""
     return tuple((reader.name(f"a {what} name"), read_valtype(reader, scope))
-                 for _ in range(reader.count(what, 2)))
+                 for _ in range(reader.count(f"{what}s", 2)))
 
 
 def read_defined(reader: Reader, scope: Scope, opcode: int) -> DefinedType:
@@ -679,7 +680,7 @@ def read_defined(reader: Reader, scope: Scope, opcode: int) -> DefinedType:
     if opcode in PRIMITIVES:
         return make_defined(reader, "prim", (PRIMITIVES[opcode],), ())
     if opcode == 0x72:
-        fields = read_labelled_valtypes(reader, scope, "record fields")
+        fields = read_labelled_valtypes(reader, scope, "record field")
         return make_defined(reader, "record", fields, (ty for _, ty in fields))
     if opcode == 0x71:
         cases = tuple(read_case(reader, scope) for _ in range(reader.count("variant cases", 3)))
@@ -727,7 +728,7 @@ def read_case(reader: Reader, scope: Scope) -> t.Tuple[str, t.Optional[ValType]]
 
 
 def read_func_type(reader: Reader, scope: Scope, is_async: bool) -> FuncType:
-    params = read_labelled_valtypes(reader, scope, "parameters")
+    params = read_labelled_valtypes(reader, scope, "parameter")
     start = reader.pos
     form = reader.byte("a result list")
     if form == 0x00:
