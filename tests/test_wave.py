@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -174,7 +174,7 @@ def test_error_on_a_later_line_shows_that_line() -> None:
 # -- call expressions -------------------------------------------------------------------------
 
 def _lookup(name: str) -> Sequence[w.Type]:
-    signatures = {"add": [P.U32, P.U32], "docs:adder/add@0.1.0#add": [P.U32, P.U32],
+    signatures: Dict[str, List[w.Type]] = {"add": [P.U32, P.U32], "docs:adder/add@0.1.0#add": [P.U32, P.U32],
                   "opt": [P.U32, anon(w.Option(P.U32)), anon(w.Option(P.U32))], "nothing": []}
     if name not in signatures:
         raise LookupError(f"no export named {name!r}")
@@ -251,7 +251,7 @@ def _compound(children: st.SearchStrategy[w.Type]) -> st.SearchStrategy[w.Type]:
 
 
 WIT_TYPES = st.recursive(LEAF_TYPES, _compound, max_leaves=6)
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
 
 
 def values_of(ty: w.Type) -> st.SearchStrategy[Any]:
@@ -276,7 +276,8 @@ def values_of(ty: w.Type) -> st.SearchStrategy[Any]:
         return st.one_of(*(st.builds(cls, values_of(case.type)) if case.type is not None else st.builds(cls)
                            for (_, cls, _), case in zip(variant_classes(ty).cases, kind.cases)))
     if isinstance(kind, w.Enum):
-        return st.sampled_from(list(class_for(ty)))  # type: ignore[var-annotated]
+        members: Any = class_for(ty)
+        return st.sampled_from(list(members))
     if isinstance(kind, w.Flags):
         return st.integers(0, 2 ** len(kind.flags) - 1).map(class_for(ty))
     if isinstance(kind, w.Option):
@@ -297,7 +298,7 @@ _PRIMITIVE_VALUES = {
         (P.S64, -2**63, 2**63 - 1)]},
     P.F32: st.floats(width=32),
     P.F64: st.floats(),
-    P.CHAR: st.characters(blacklist_categories=("Cs",)),
+    P.CHAR: st.characters(codec="utf-8"),
     P.STRING: TEXT,
 }
 

@@ -134,6 +134,46 @@ def add_run(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     parser.set_defaults(handler=run_run)
 
 
+def run_stubs(args: argparse.Namespace) -> int:
+    """Write `foo.pyi` beside each component `foo.wasm` (or into --out), so that editors and
+    type checkers know `import foo`. With --check, write nothing and exit 1 when a stub is
+    missing or stale."""
+    from ._stubs import stub_for_file
+
+    files: t.List[Path] = []
+    for given in map(Path, args.paths):
+        files.extend(sorted(given.glob("*.wasm")) if given.is_dir() else [given])
+    problems = 0
+    for wasm in files:
+        try:
+            name, text = stub_for_file(wasm)
+        except WasmImportError as e:
+            print(f"error: {wasm}: {e}", file=sys.stderr)
+            problems += 1
+            continue
+        stub = Path(args.out or wasm.parent) / f"{name}.pyi"
+        current = stub.read_text(encoding="utf-8") if stub.is_file() else None
+        if current == text:
+            continue
+        if args.check:
+            print(f"{'stale' if current is not None else 'missing'}: {stub} (from {wasm})", file=sys.stderr)
+            problems += 1
+        else:
+            stub.parent.mkdir(parents=True, exist_ok=True)
+            stub.write_text(text, encoding="utf-8")
+            print(f"wrote {stub}")
+    return 1 if problems else 0
+
+
+def add_stubs(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = commands.add_parser("stubs", help="write .pyi stubs of components for editors and type checkers",
+                                 description=run_stubs.__doc__)
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="components, or folders of them")
+    parser.add_argument("--out", metavar="DIR", help="write the stubs here instead of beside each component")
+    parser.add_argument("--check", action="store_true", help="only check that the stubs are up to date")
+    parser.set_defaults(handler=run_stubs)
+
+
 # ==== end of issue 6 commands ===============================================================
 
 
@@ -141,6 +181,7 @@ COMMANDS: t.List[t.Callable[["argparse._SubParsersAction[argparse.ArgumentParser
     add_wit,
     add_call,
     add_run,
+    add_stubs,
 ]
 
 

@@ -1,0 +1,50 @@
+"""The WebAssembly component adder.wasm (world `root`)."""
+# Stub of the WebAssembly component adder.wasm, written by `python -m wasm_import stubs`.
+# Do not edit: regenerate it (`--check` tells when it is stale).
+
+import dataclasses as _dc
+import enum as _enum
+import types as _types
+import typing as _t
+
+import typing_extensions as _te
+
+import wasm_import as _w
+from wasm_import._component import ComponentInstance as _ComponentInstance
+
+
+class add:
+    """The exported interface `docs:adder/add@0.1.0`."""
+    @staticmethod
+    def add(x: int, y: int) -> int:
+        """WIT: `add: func(x: u32, y: u32) -> u32`"""
+_ns_add = add  # the name used inside this stub (never shadowed)
+
+class imports:
+    """A Protocol per imported interface, with the functions the component needs."""
+
+class _Imports(_t.TypedDict, total=False): ...
+_Exports = _t.TypedDict('_Exports', {
+    'docs:adder/add@0.1.0': _t.Type[_ns_add],
+}, total=True)
+
+class _Instance:
+    """An independent instance of the component, with its own store (from `instantiate()`)."""
+    add: _t.Type[_ns_add]
+    exports: _Exports
+    module: _types.ModuleType
+    @property
+    def stdout(self) -> bytes: ...
+    @property
+    def stderr(self) -> bytes: ...
+    @property
+    def poisoned(self) -> bool: ...
+
+def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None) -> _Instance:
+    """A new, independent instance. `imports` maps WIT import names to what satisfies
+    them; when omitted, the imports given to `link()` are used."""
+def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None) -> None:
+    """Choose the default instance's imports (and WASI grants). Takes effect for the
+    next default instance: the current one, if any, is discarded."""
+exports: _Exports
+wit: _w.wit.World
