@@ -81,6 +81,48 @@ def significant_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+# -- writing binaries by hand ---------------------------------------------------------------
+
+def leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def wasm_name(text: str) -> bytes:
+    return leb128(len(text.encode())) + text.encode()
+
+
+def section(section_id: int, body: bytes) -> bytes:
+    return bytes([section_id]) + leb128(len(body)) + body
+
+
+def custom_section(section_name: str, payload: bytes) -> bytes:
+    return section(0, wasm_name(section_name) + payload)
+
+
+def top_level_sections(data: bytes) -> Iterator[Tuple[int, int, int]]:
+    """(id, body start, body end) of each section of a component, after its header."""
+    pos = 8
+    while pos < len(data):
+        section_id, pos = data[pos], pos + 1
+        size = shift = 0
+        while True:
+            byte, pos = data[pos], pos + 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        yield section_id, pos, pos + size
+        pos += size
+
+
+
+# -- components built from WIT, compared with wasm-tools ----------------------------------
+
 @pytest.mark.parametrize("name", CASES)
 def test_wit_matches_wasm_tools(built: Callable[[str], Path], name: str) -> None:
     path = built(name)
@@ -106,43 +148,6 @@ def test_composed_component_matches_wasm_tools(tmp_path: Path) -> None:
 
 
 # -- docs: `component new` drops them, a `package-docs` custom section restores them ---------
-
-def leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def name(text: str) -> bytes:
-    return leb128(len(text.encode())) + text.encode()
-
-
-def section(section_id: int, body: bytes) -> bytes:
-    return bytes([section_id]) + leb128(len(body)) + body
-
-
-def custom_section(section_name: str, payload: bytes) -> bytes:
-    return section(0, name(section_name) + payload)
-
-
-def top_level_sections(data: bytes) -> Iterator[Tuple[int, int, int]]:
-    """(id, body start, body end) of each section of a component, after its header."""
-    pos = 8
-    while pos < len(data):
-        section_id, pos = data[pos], pos + 1
-        size = shift = 0
-        while True:
-            byte, pos = data[pos], pos + 1
-            size |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-        yield section_id, pos, pos + size
-        pos += size
-
 
 def package_docs_of(case: Case, tmp_path: Path) -> dict[str, object]:
     """The docs wit-component records for the WIT package of `case` (as JSON)."""
@@ -364,7 +369,24 @@ def test_decode_accepts_any_buffer(built: Callable[[str], Path]) -> None:
     assert wit.decode(memoryview(data)) == wit.decode(bytearray(data)) == wit.decode(data)
 
 
-# -- bad input -------------------------------------------------------------------------------
+# -- hand-made binaries, and bad input ------------------------------------------------------
+
+def test_version_suffix_completes_the_version() -> None:
+    """`a:b/c@0.2` with the name attribute `versionsuffix ".3"` is `a:b/c@0.2.3`: both
+    imports below are one interface, printed once (as wasm-tools does)."""
+    def instance_type(function: str) -> bytes:  # (instance (type (func)) (export F (func 0)))
+        return b"\x42\x02\x01\x40\x00\x01\x00\x04\x00" + wasm_name(function) + b"\x01\x00"
+
+    types = b"\x02" + instance_type("f") + instance_type("g")
+    suffixed = b"\x02" + wasm_name("a:b/c@0.2") + b"\x01\x01" + wasm_name(".3")
+    imports = (b"\x02" + suffixed + b"\x05\x00"
+               + b"\x00" + wasm_name("a:b/c@0.2.3") + b"\x05\x01")
+    world = wit.decode(HEADER + section(7, types) + section(10, imports))
+    first, second = interface(world, "a:b/c@0.2"), interface(world, "a:b/c@0.2.3")
+    assert first is second and first.package == PackageName("a", "b", "0.2.3")
+    assert list(first.functions) == ["f", "g"]
+    assert wit.to_wit(world).count("import a:b/c@0.2.3;") == 1
+
 
 @pytest.mark.parametrize("data, message, offset", [
     (b"", "too short", 0),
@@ -404,7 +426,7 @@ def test_truncation_is_a_decode_error_unless_between_sections(
         assert info.value.offset is not None and info.value.offset <= cut
 
 
-def test_semantic_errors_name_the_import(built: Callable[[str], Path]) -> None:
+def test_semantic_errors_name_the_import() -> None:
     # a function type whose parameter is an unnamed record: valid binary, not valid WIT
     types = b"\x02" + b"\x72\x01\x01a\x79" + b"\x40\x01\x01r\x00\x01\x00"
     imports = b"\x01" + b"\x00\x01f\x01\x01"
@@ -423,7 +445,7 @@ def test_a_wit_package_is_not_a_component(tmp_path: Path) -> None:
 
 
 def test_instance_names_must_be_interface_or_plain_names() -> None:
-    imports = b"\x01" + b"\x00" + name("unlocked-dep=<a:b>") + b"\x05\x00"
+    imports = b"\x01" + b"\x00" + wasm_name("unlocked-dep=<a:b>") + b"\x05\x00"
     data = HEADER + section(7, b"\x01\x42\x00") + section(10, imports)
     with pytest.raises(DecodeError, match="neither an interface name .* nor a plain"):
         wit.decode(data)
@@ -444,9 +466,9 @@ def test_repeated_expansion_is_capped() -> None:
     """12 KB that import one 500-function instance type a thousand times would decode to
     half a million functions; the decoder stops early instead."""
     declarations = [b"\x01\x40\x00\x01\x00"] + [
-        b"\x04\x00" + name(f"f{i}") + b"\x01\x00" for i in range(500)]
+        b"\x04\x00" + wasm_name(f"f{i}") + b"\x01\x00" for i in range(500)]
     instance = b"\x42" + leb128(len(declarations)) + b"".join(declarations)
-    imports = b"".join(b"\x00" + name(f"i{i}") + b"\x05\x00" for i in range(1000))
+    imports = b"".join(b"\x00" + wasm_name(f"i{i}") + b"\x05\x00" for i in range(1000))
     data = HEADER + section(7, b"\x01" + instance) + section(10, leb128(1000) + imports)
     with pytest.raises(DecodeError, match="too complex"):
         wit.decode(data)
@@ -485,20 +507,3 @@ def test_packages_print_after_their_dependencies() -> None:
     back = TypeDef(Alias(user.types["r"]), "s", InterfaceRef("j", b))
     cyclic = World("root", None, {"t:a/i": user, "t:b/j": Interface("j", b, {"s": back})})
     assert wit.to_wit(cyclic).count("package t:") == 2
-
-
-def test_version_suffix_completes_the_version() -> None:
-    """`a:b/c@0.2` with the name attribute `versionsuffix ".3"` is `a:b/c@0.2.3`: both
-    imports below are one interface, printed once (as wasm-tools does)."""
-    def instance_type(function: str) -> bytes:
-        return b"\x42\x02" + b"\x01\x40\x00\x01\x00" + b"\x04\x00" + name(function) + b"\x01\x00"
-
-    types = b"\x02" + instance_type("f") + instance_type("g")
-    imports = (b"\x02" + b"\x02" + name("a:b/c@0.2") + b"\x01\x01" + name(".3") + b"\x05\x00"
-               + b"\x00" + name("a:b/c@0.2.3") + b"\x05\x01")
-    world = wit.decode(HEADER + section(7, types) + section(10, imports))
-    first, second = interface(world, "a:b/c@0.2"), interface(world, "a:b/c@0.2.3")
-    assert first is second and first.package == PackageName("a", "b", "0.2.3")
-    assert list(first.functions) == ["f", "g"]
-    assert wit.to_wit(world).count("import a:b/c@0.2.3;") == 1
-
