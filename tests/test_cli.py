@@ -253,3 +253,67 @@ def test_python_dash_m_and_console_script(adder_wasm: Path) -> None:
         done = subprocess.run([*command, "call", str(adder_wasm), "add.add(1, 2)"], capture_output=True,
                               text=True, env=env, timeout=120)
         assert (done.returncode, done.stdout) == (0, "3\n"), done.stderr
+
+
+# -- inspect ---------------------------------------------------------------------------------------
+
+def test_inspect_adder(adder_wasm: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = cli(capfd, "inspect", str(adder_wasm))
+    assert status == 0
+    assert "Imports: none" in out
+    assert "  add.add(x: int, y: int) -> int\n      docs:adder/add@0.1.0#add: func(x: u32, y: u32) -> u32\n" in out
+
+
+@pytest.mark.slow
+def test_inspect_kitchen_shows_python_signatures(kitchen_wasm: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = cli(capfd, "inspect", str(kitchen_wasm))
+    assert status == 0
+    for line in [
+        "  add(a: int, b: int) -> int",
+        "  echo.echo_record(x: echo.PersonInfo) -> echo.PersonInfo",
+        "  echo.echo_nested_option(x: Optional[Some[Optional[int]]]) -> Optional[Some[Optional[int]]]",
+        "  echo.parse_number(text: str) -> int, raises Err[echo.ParseError]",
+        "  class echo.Counter  (resource counter)",
+        "    echo.Counter(start: int)",
+        "    echo.Counter.merge(a: echo.Counter, b: echo.Counter) -> echo.Counter",
+        "    <Counter>.increment() -> int",
+    ]:
+        assert line + "\n" in out, line
+    assert "echo.TrafficLight (enum)" in out and "echo.Permissions (flags)" in out
+
+
+@pytest.mark.slow
+def test_inspect_groups_custom_imports(hostuser_wasm: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = cli(capfd, "inspect", str(hostuser_wasm))
+    custom = out.split("  custom:")[1].split("Exports")[0]
+    assert "test:host/logger\n      log: func(level: level, msg: string)" in custom
+    assert "resource store" in custom and "now: func() -> u64" in custom
+
+
+def test_inspect_groups_wasi_imports_by_capability(corpus: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = cli(capfd, "inspect", str(corpus / "jco/records.component.wasm"))
+    groups: dict[str, List[str]] = {}
+    current: List[str] = []
+    for line in out.split("Exports")[0].splitlines():
+        if line.startswith("  ") and not line.startswith("    "):
+            current = groups.setdefault(line.strip().split(":")[0], [])
+        elif line.startswith("    ") and not line.startswith("      "):
+            current.append(line.strip())
+    assert groups["filesystem"] == ["wasi:filesystem/types@0.2.0", "wasi:filesystem/preopens@0.2.0"]
+    assert groups["clocks"] == ["wasi:clocks/wall-clock@0.2.0"]
+    assert "wasi:cli/stdout@0.2.0" in groups["stdio"]
+    assert groups["custom"] == ["test:records/test"]
+    assert "test.swap_tuple(a: Tuple[int, int]) -> Tuple[int, int]" in out
+
+
+@pytest.mark.parametrize("name, group", [
+    ("wasi:filesystem/types@0.2.0", "filesystem"), ("wasi:sockets/tcp@0.2.0", "network"),
+    ("wasi:http/outgoing-handler@0.2.0", "network"), ("wasi:clocks/monotonic-clock@0.2.0", "clocks"),
+    ("wasi:random/random@0.2.0", "random"), ("wasi:cli/environment@0.2.0", "env"),
+    ("wasi:cli/stdin@0.2.0", "stdio"), ("wasi:io/streams@0.2.0", "stdio"), ("wasi:keyvalue/store", "other WASI"),
+    ("test:host/logger", "custom"), ("now", "custom"),
+])
+def test_capability_of_an_import(name: str, group: str) -> None:
+    from wasm_import._inspect import capability
+
+    assert capability(name) == group

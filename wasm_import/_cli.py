@@ -174,11 +174,32 @@ def add_stubs(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     parser.set_defaults(handler=run_stubs)
 
 
+def run_inspect(args: argparse.Namespace) -> int:
+    """Summarize a component: its imports, grouped by the capability they would grant, and
+    its exports with their Python signatures."""
+    from ._bindings import build_plan
+    from ._inspect import summary
+    from ._wit_decode import decode
+
+    path = Path(args.file)
+    plan = build_plan(decode(path.read_bytes()), path.stem)
+    sys.stdout.write(summary(plan, path.name))
+    return 0
+
+
+def add_inspect(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = commands.add_parser("inspect", help="summarize a component's imports and exports",
+                                 description=run_inspect.__doc__)
+    parser.add_argument("file", help="a component binary (.wasm)")
+    parser.set_defaults(handler=run_inspect)
+
+
 # ==== end of issue 6 commands ===============================================================
 
 
 COMMANDS: t.List[t.Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]] = [
     add_wit,
+    add_inspect,
     add_call,
     add_run,
     add_stubs,

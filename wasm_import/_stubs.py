@@ -41,7 +41,7 @@ from ._component import ComponentModule
 from ._names import pascal, shouty, snake, variant_case_class
 from ._pytypes import has_class, is_option
 
-__all__ = ["stub_text", "stub_for_file", "TypeNamer", "python_signature"]
+__all__ = ["stub_text", "stub_for_file", "TypeNamer", "python_signature", "namespaces", "class_types"]
 
 HEADER = """\
 # Stub of the WebAssembly component {source}, written by `python -m wasm_import stubs`.
@@ -78,20 +78,21 @@ class TypeNamer:
     expose gets a name in the private `_hidden` namespace. A resource the guest defines is
     its class; one the host defines is whatever Python object the host uses (`Any`).
 
-    `typing` and `values` are the prefixes of typing names and of wasm_import's values
-    (`_t.` and `_w.` in a stub, empty for a human-readable signature).
+    For a stub, names are spelled as the stub spells them (`_t.List[int]`,
+    `_ns_echo.PersonInfo`); with `readable=True` as people write them (`List[int]`,
+    `echo.PersonInfo`), for `wasm-import inspect`.
     """
 
-    def __init__(self, plan: b.ModulePlan, typing: str = "_t.", values: str = "_w.") -> None:
+    def __init__(self, plan: b.ModulePlan, readable: bool = False) -> None:
         self.plan = plan
-        self.t = typing
-        self.v = values
+        self.readable = readable
+        self.t, self.v = ("", "") if readable else ("_t.", "_w.")
         self.homes: Dict[w.TypeDef, str] = {}
         self.resources: Dict[w.TypeDef, str] = {}
         self.private: Dict[w.TypeDef, str] = {}  # types given a home in `_hidden`, in order
         for ns, iface in namespaces(plan):
-            prefix = ns_ref(ns)
-            for td in _named_class_types(iface, plan, ns):
+            prefix = f"{ns.attr}." if readable and ns.wit_name is not None else ns_ref(ns)
+            for td in class_types(iface, plan, ns):
                 target = w.unalias(td)
                 assert isinstance(target, w.TypeDef) and td.name is not None
                 if target not in self.homes or not isinstance(td.kind, w.Alias):
@@ -106,7 +107,8 @@ class TypeNamer:
         found = self.homes.get(td) or self.private.get(td)
         if found is None:
             taken = set(self.private.values())
-            name = base = f"_hidden.{pascal(td.name or type(td.kind).__name__)}"
+            hidden = "" if self.readable else "_hidden."
+            name = base = f"{hidden}{pascal(td.name or type(td.kind).__name__)}"
             counter = 2
             while name in taken:
                 name, counter = f"{base}{counter}", counter + 1
@@ -191,7 +193,7 @@ def namespaces(plan: b.ModulePlan) -> Iterator[Tuple[b.NamespacePlan, Optional[w
         yield ns, iface if isinstance(iface, w.Interface) else None
 
 
-def _named_class_types(iface: Optional[w.Interface], plan: b.ModulePlan, ns: b.NamespacePlan) -> List[w.TypeDef]:
+def class_types(iface: Optional[w.Interface], plan: b.ModulePlan, ns: b.NamespacePlan) -> List[w.TypeDef]:
     """The named types with a class that the runtime puts in this namespace (as
     `_bindings` does: an interface's types; for the root, the world-level ones)."""
     if iface is not None:
@@ -250,7 +252,7 @@ class _StubBuilder:
 
     # ---- types
     def type_definitions(self, ns: b.NamespacePlan, iface: Optional[w.Interface], prefix: str) -> None:
-        for td in _named_class_types(iface, self.plan, ns):
+        for td in class_types(iface, self.plan, ns):
             target = w.unalias(td)
             assert isinstance(target, w.TypeDef) and td.name is not None
             name = pascal(td.name)
@@ -460,7 +462,7 @@ class _StubBuilder:
             for td, home in list(self.namer.private.items()):
                 if td not in done:
                     done.add(td)
-                    self.definition(td, home.split(".", 1)[1], "_hidden.")
+                    self.definition(td, home.split(".", 1)[-1], "_hidden.")
         if not first:
             out.depth -= 1
 
