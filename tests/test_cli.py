@@ -231,12 +231,12 @@ def test_grants_build_the_sandbox(tmp_path: Path) -> None:
     from wasm_import import Dir, Wasi
     from wasm_import._cli import _grants, build_parser
 
-    args = build_parser().parse_args(["call", "--dir", f"{tmp_path}::/data", "--dir", str(tmp_path),
+    args = build_parser().parse_args(["call", "--dir", f"{tmp_path}::/data", "--dir", f"{tmp_path}:ro",
                                       "--env", "A=1=2", "--env", "WASM_IMPORT_TEST_UNSET", "f.wasm", "f()"])
     wasi = _grants(args, ["f.wasm"])
     assert wasi == Wasi(args=["f.wasm"], env={"A": "1=2"}, stdin="inherit",
                         dirs=[Dir(str(tmp_path), "/data", readonly=False),
-                              Dir(str(tmp_path), str(tmp_path), readonly=False)])
+                              Dir(str(tmp_path), str(tmp_path), readonly=True)])
     nothing = _grants(build_parser().parse_args(["call", "f.wasm", "f()"]), [])
     assert (nothing.env, nothing.dirs) == ({}, [])
 

@@ -39,8 +39,9 @@ def add_wit(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 
 def _add_grant_flags(parser: argparse.ArgumentParser) -> None:
     """WASI grants, spelled as wasmtime's CLI spells them. Without them nothing is granted."""
-    parser.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
-                        help="grant the host directory HOST (read-write, as wasmtime does) at GUEST")
+    parser.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST][:ro]",
+                        help="grant the host directory HOST at GUEST (default: the same path), read-write "
+                             "as wasmtime does, or read-only with a :ro suffix")
     parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                         help="set an environment variable (without =VALUE: pass on this process's)")
 
@@ -53,10 +54,11 @@ def _grants(args: argparse.Namespace, argv: t.Sequence[str]) -> t.Any:
 
     dirs = []
     for grant in args.dir:
-        host, _, guest = grant.partition("::")
+        readonly = grant.endswith(":ro")
+        host, _, guest = grant.removesuffix(":ro").partition("::")
         if not os.path.isdir(host):
             raise ValueError(f"--dir {grant}: {host!r} is not a directory")
-        dirs.append(Dir(host=os.path.abspath(host), guest=guest or host, readonly=False))
+        dirs.append(Dir(host=os.path.abspath(host), guest=guest or host, readonly=readonly))
     env = {}
     for item in args.env:
         name, has_value, value = item.partition("=")
