@@ -305,10 +305,16 @@ def corpus_folder(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Pat
     return _checker_dir(tmp_path_factory.mktemp("corpus"), components, ["corpus_ok.py"])
 
 
+CORRECT_USE = [("kitchen_folder", "kitchen_ok.py"), ("corpus_folder", "corpus_ok.py")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("checker", [mypy_errors, pyright_errors], ids=["mypy", "pyright"])
-def test_checkers_accept_correct_use_of_kitchen(kitchen_folder: Path, checker: Any) -> None:
-    lines, output = checker(kitchen_folder, "kitchen_ok.py")
+@pytest.mark.parametrize("folder, script", CORRECT_USE)
+def test_checkers_accept_correct_use(request: pytest.FixtureRequest, folder: str, script: str,
+                                     checker: Any) -> None:
+    """Every kind of export of the kitchen guest, and of corpus components, used correctly."""
+    lines, output = checker(request.getfixturevalue(folder), script)
     assert lines == set(), output
 
 
@@ -322,14 +328,7 @@ def test_checkers_flag_every_misuse_line(kitchen_folder: Path, checker: Any) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("checker", [mypy_errors, pyright_errors], ids=["mypy", "pyright"])
-def test_checkers_accept_correct_use_of_corpus_components(corpus_folder: Path, checker: Any) -> None:
-    lines, output = checker(corpus_folder, "corpus_ok.py")
-    assert lines == set(), output
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("folder, script", [("kitchen_folder", "kitchen_ok.py"), ("corpus_folder", "corpus_ok.py")])
+@pytest.mark.parametrize("folder, script", CORRECT_USE)
 def test_correct_use_scripts_run(request: pytest.FixtureRequest, folder: str, script: str) -> None:
     """What the checkers accept also works: the scripts run against the real components."""
     where: Path = request.getfixturevalue(folder)

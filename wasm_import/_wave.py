@@ -407,22 +407,24 @@ class _Parser:
         return members[label]
 
     def kind_variant(self, ty: w.TypeDef, kind: w.Variant) -> Any:
-        cases = {name.lstrip("%"): (cls, has_payload) for name, cls, has_payload in variant_classes(ty).cases}
+        classes = {name.lstrip("%"): cls for name, cls, _ in variant_classes(ty).cases}
         payload_types = {c.name.lstrip("%"): c.type for c in kind.cases}
         label_tok = self.token
-        label = self.case_label(ty, cases)
-        cls, has_payload = cases[label]
-        if not has_payload:
+        label = self.case_label(ty, classes)
+        return self.payload(classes[label], payload_types[label], label, f"variant {ty.name}", label_tok)
+
+    def payload(self, cls: Any, payload_type: Optional[w.Type], case: str, what: str, at: Token) -> Any:
+        """The rest of a case whose label (at token `at`) is read: `(value)` when the case
+        has a payload, nothing otherwise; returns `cls(value)` or `cls()`."""
+        if payload_type is None:
             if self.is_punct("("):
-                self.fail(f"case {label!r} of variant {ty.name} has no payload")
+                self.fail(f"case {case!r} of {what} has no payload")
             return cls()
         if not self.is_punct("("):
-            self.fail(f"case {label!r} of variant {ty.name} needs a payload: {label}(...)", label_tok)
+            self.fail(f"case {case!r} of {what} needs a payload: {case}(...)", at)
         self.advance()
-        payload_type = payload_types[label]
-        assert payload_type is not None
         value = self.value(payload_type)
-        self.expect(")", f"to end the payload of {label!r}")
+        self.expect(")", f"to end the payload of {case!r}")
         return cls(value)
 
     def case_label(self, ty: w.TypeDef, cases: Dict[str, Any]) -> str:
@@ -459,16 +461,7 @@ class _Parser:
             if not self.is_keyword(word):
                 continue
             tok = self.advance()
-            if payload is None:
-                if self.is_punct("("):
-                    self.fail(f"'{word}' of {wit_type_name(ty)} has no payload")
-                return cls()
-            if not self.is_punct("("):
-                self.fail(f"'{word}' of {wit_type_name(ty)} needs a payload: {word}(...)", tok)
-            self.advance()
-            value = self.value(payload)
-            self.expect(")", f"to end '{word}(...)'")
-            return cls(value)
+            return self.payload(cls, payload, word, wit_type_name(ty), tok)
         if kind.ok is not None and _flattenable(kind.ok):  # `1` for `ok(1)`
             return Ok(self.value(kind.ok))
         self.fail(f"expected ok or err for {wit_type_name(ty)}, found {_describe(self.token)}")
