@@ -266,7 +266,10 @@ def init_component_module(module: ComponentModule, wasm: bytes, compiled: engine
     Decodes the WIT, builds the bindings plan and sets the export attributes. Calling it
     again (importlib.reload) replaces everything, including the default instance.
     """
-    world = decode(wasm)
+    _populate(module, decode(wasm), compiled)
+
+
+def _populate(module: ComponentModule, world: Any, compiled: engine.CompiledComponent) -> None:
     plan = b.build_plan(world, module.__name__)
     for name in module.__dict__.get("__wasm_attrs__", ()):
         module.__dict__.pop(name, None)
@@ -321,19 +324,27 @@ def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] =
     A path is compiled through the same `__pycache__` cache as `import` uses.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        compiled = engine.compile_component(data)
-        module = ComponentModule(name or "component")
+        data, path = bytes(source), None
     else:
         path = os.fspath(source)
         with open(path, "rb") as f:
             data = f.read()
-        compiled = _compile_cached(data, path)
-        stem = os.path.basename(path).rsplit(".", 1)[0]
-        module = ComponentModule(name or stem.replace("-", "_"))
+    world = decode(data)  # first: it says precisely what is wrong with bad bytes, and fast
+    compiled = _compile_cached(data, path) if path else engine.compile_component(data)
+    module = ComponentModule(name or (_module_name(path) if path else "component"))
+    if path:
         module.__file__ = path
-    init_component_module(module, data, compiled)
+    _populate(module, world, compiled)
     return module
+
+
+def _module_name(path: str) -> str:
+    """`my-comp.component.wasm` -> `my_comp_component`: the file name without `.wasm`,
+    with every character that cannot be in an identifier replaced by `_`."""
+    stem = os.path.basename(path)
+    stem = stem[: -len(".wasm")] if stem.endswith(".wasm") else stem
+    name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in stem)
+    return name if name.isidentifier() else f"_{name}"
 
 
 def _compile_cached(data: bytes, path: str) -> engine.CompiledComponent:

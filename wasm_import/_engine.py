@@ -11,6 +11,7 @@ stays cheap.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import functools
@@ -62,16 +63,34 @@ def engine() -> "wasmtime.Engine":
         config = wasmtime.Config()
         for name, value in _ENGINE_SETTINGS:
             setattr(config, name, value)
-        return wasmtime.Engine(config)
+        made = wasmtime.Engine(config)
+        atexit.register(_release_at_exit)
+        return made
+
+
+# Objects whose C side we release ourselves when the interpreter exits. During shutdown
+# wasmtime-py's ctypes functions may already be gone when `__del__` runs, which prints
+# "Exception ignored" noise; the OS reclaims the memory anyway, so at exit we let go.
+_live: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _release_at_exit() -> None:
+    for obj in list(_live):
+        obj._release_at_exit()
+    engine()._consume()
 
 
 class CompiledComponent:
     """Compiled code for one component, shareable by any number of instances."""
 
-    __slots__ = ("_component",)
+    __slots__ = ("_component", "__weakref__")
 
     def __init__(self, component: Any) -> None:
         self._component = component
+        _live.add(self)
+
+    def _release_at_exit(self) -> None:
+        self._component._consume()
 
     def serialize(self) -> bytes:
         """The compiled code as bytes, for the cache (see `deserialize`)."""
@@ -177,6 +196,11 @@ class EngineInstance:
             raise _trap_from(e) from None
         self._component = compiled._component
         self.context = self._store._context()
+        _live.add(self)
+
+    def _release_at_exit(self) -> None:
+        self.poisoned = "the interpreter is exiting"
+        self._store._consume()
 
     # -- configuration ------------------------------------------------------------------
 
@@ -368,17 +392,22 @@ def _error_ptr(message: str) -> int:
 
 
 def _trap_from(error: Exception) -> Exception:
-    """Turn a wasmtime error into Trap / GuestExit (message, then the wasm backtrace)."""
-    code = getattr(error, "code", None)
-    text = str(error)
-    if code is not None and type(error).__name__ == "ExitTrap":
-        return GuestExit(code)
-    message, _, trace = text.partition("\nwasm backtrace:")
-    message = message.strip()
-    if "\n\nCaused by:" in message:  # keep the cause, drop the generic wrapper line
-        head, _, cause = message.partition("\n\nCaused by:")
-        message = " ".join(cause.split()) or head
-    return Trap(message, ("wasm backtrace:" + trace).rstrip() if trace else "")
+    """Turn a wasmtime error into Trap / GuestExit: the reason, and the wasm backtrace.
+
+    wasmtime writes "error while executing at wasm backtrace:\n  0: ...\n\nCaused by:\n
+    <reason>" (either part may be missing).
+    """
+    if type(error).__name__ == "ExitTrap":
+        return GuestExit(getattr(error, "code", 1))
+    text = str(error).strip()
+    head, _, cause = text.partition("\n\nCaused by:")
+    trace = ""
+    if "wasm backtrace:" in head:
+        before, _, frames = head.partition("wasm backtrace:")
+        trace = "wasm backtrace:" + frames.rstrip()
+        head = before.replace("error while executing at", "").strip()
+    reason = " ".join(cause.split()) if cause else head
+    return Trap(reason or text, trace)
 
 
 def call_export(instance: EngineInstance, func: Any, params: Any, nparams: int,

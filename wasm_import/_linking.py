@@ -81,30 +81,56 @@ def _interface_provider(provider: Any, key: str) -> Any:
 
 def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any]) -> Tuple[List[engine.HostFunction],
                                                                             List[engine.HostResource]]:
-    """Host functions and resources implementing `plan`'s imports from `imports`."""
+    """Host functions and resources implementing `plan`'s imports from `imports`.
+
+    An import given but lacking what the component needs is an error now. An import not
+    given at all is defined to raise `LinkError` when the guest calls it, so a component
+    can be loaded, inspected and used for everything that does not need it.
+    """
     functions: List[engine.HostFunction] = []
     resources: List[engine.HostResource] = []
-    missing: List[str] = []
+    mismatched: List[str] = []
+    absent: List[b.ImportedInterfacePlan] = []
     instances: Dict[int, Any] = {}
-    unknown = [k for k in imports if not _find_key(k, plan)]
     for key, iplan in plan.imports.items():
         if iplan.is_wasi:
             continue
         found, value = _find_value(key, imports)
         if not found:
-            missing.append(_describe_missing(iplan, "nothing was given"))
+            absent.append(iplan)
             continue
         provider = _as_provider(value, instances)
         if iplan.interface is not None:
             provider = _interface_provider(provider, key)
         problems = _link_interface(iplan, provider, functions, resources)
         if problems:
-            missing.append(_describe_missing(iplan, f"{_describe_value(value)} lacks "
-                                             + ", ".join(problems), only=problems))
-    if missing:
-        hint = f"\n(unknown keys given: {', '.join(map(repr, unknown))})" if unknown else ""
-        raise LinkError("missing imports:\n" + "\n".join(missing) + hint)
+            mismatched.append(_describe_missing(iplan, f"{_describe_value(value)} lacks "
+                                                + ", ".join(problems), only=problems))
+    unknown = [k for k in imports if not _find_key(k, plan)]
+    hint = f"\n(keys given that the component does not import: {', '.join(map(repr, unknown))})" if unknown else ""
+    not_given = [_describe_missing(p, "nothing was given") for p in absent]
+    if mismatched:
+        raise LinkError("imports do not match what the component needs:\n"
+                        + "\n".join(mismatched + not_given) + hint)
+    if absent:
+        message = ("the component called an import that was not supplied; missing imports:\n"
+                   + "\n".join(not_given) + hint)
+        for iplan in absent:
+            _define_missing(iplan, message, functions, resources)
     return functions, resources
+
+
+def _define_missing(iplan: b.ImportedInterfacePlan, message: str, functions: List[engine.HostFunction],
+                    resources: List[engine.HostResource]) -> None:
+    path = (iplan.key,) if iplan.interface is not None else ()
+
+    def fail(*_: Any) -> None:
+        raise LinkError(message)
+
+    for wit_name, (_, type_id) in iplan.resources.items():
+        resources.append(engine.HostResource(path, wit_name, type_id, lambda owner, rep: None))
+    for wit_name in iplan.functions:
+        functions.append(engine.HostFunction(path, wit_name, fail))
 
 
 def _find_key(given: str, plan: b.ModulePlan) -> bool:

@@ -36,7 +36,7 @@ class VariantClasses:
     cases: Tuple[Tuple[str, type, bool], ...]  # (WIT case name, class, has payload)
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # making a record makes its fields' classes first
 _classes: Dict[w.TypeDef, Any] = {}
 
 
@@ -47,7 +47,8 @@ def _docstring(docs: w.Docs, fallback: str) -> str:
 def _make_record(td: w.TypeDef, module: str) -> type:
     assert isinstance(td.kind, w.Record)
     fields = [(snake(f.name), annotation(f.type)) for f in td.kind.fields]
-    cls = dataclasses.make_dataclass(pascal(td.name or "record"), fields, module=module)
+    cls = dataclasses.make_dataclass(pascal(td.name or "record"), fields)
+    cls.__module__ = module
     cls.__doc__ = _docstring(td.docs, f"WIT record `{td.name}`.")
     cls.__wit__ = td  # type: ignore[attr-defined]
     return cls
@@ -59,7 +60,8 @@ def _make_variant(td: w.TypeDef, module: str) -> VariantClasses:
     for case in td.kind.cases:
         name = variant_case_class(td.name or "variant", case.name)
         fields = [("value", annotation(case.type))] if case.type is not None else []
-        cls = dataclasses.make_dataclass(name, fields, module=module)
+        cls = dataclasses.make_dataclass(name, fields)
+        cls.__module__ = module
         cls.__doc__ = _docstring(case.docs, f"Case `{case.name}` of WIT variant `{td.name}`.")
         cls.__wit__ = td  # type: ignore[attr-defined]
         cases.append((case.name, cls, case.type is not None))

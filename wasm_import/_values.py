@@ -33,7 +33,7 @@ class Ok(Generic[T]):
     value: T = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Err(Exception, Generic[E]):
     """The failure case of a WIT `result`: a value, and an exception.
 
@@ -45,6 +45,13 @@ class Err(Exception, Generic[E]):
 
     def __str__(self) -> str:
         return repr(self.value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Immutable in its value (like a frozen dataclass), but Python itself must be able
+        # to set `__traceback__`, `__notes__`... on a raised exception (contextlib does).
+        if name == "value" and "value" in self.__dict__:
+            raise AttributeError("cannot assign to field 'value' of an immutable Err")
+        object.__setattr__(self, name, value)
 
 
 Result = Union[Ok[T], Err[E]]
