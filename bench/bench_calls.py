@@ -1,0 +1,79 @@
+"""Call overhead: wasm-import vs raw `wasmtime.component`, measured in the same run.
+
+    python bench/bench_calls.py
+
+Uses the repo's `kitchen` guest (built once, cached) for a scalar call (`add`), a record
+call (`echo-record`) and a `list<u8>` echo of 1 MB. Prints per-call times and the ratio
+raw / ours (higher is better; the goal is >= 5x for scalars and records, >= 10x for
+list<u8>). Machines here are noisy, so only the ratios mean anything.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import wasmtime  # noqa: E402
+import wasmtime.component as wc  # noqa: E402
+
+import wasm_import  # noqa: E402
+from tests._build import build_python_guest  # noqa: E402
+
+
+def per_call(fn, seconds: float = 1.0) -> float:
+    """Best-of-3 mean time per call, in seconds."""
+    best = float("inf")
+    for _ in range(3):
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 3:
+            fn()
+            n += 1
+        best = min(best, (time.perf_counter() - start) / n)
+    return best
+
+
+def raw_setup(path: Path):
+    engine = wasmtime.Engine()
+    component = wc.Component(engine, path.read_bytes())
+    store = wasmtime.Store(engine)
+    linker = wc.Linker(engine)
+    linker.define_unknown_imports_as_traps(component)
+    instance = linker.instantiate(store, component)
+    echo = instance.get_export_index(store, "test:kitchen/echo@0.1.0")
+
+    def func(name, within=None):
+        index = instance.get_export_index(store, name, within)
+        return instance.get_func(store, index)
+
+    return store, func("add"), func("echo-record", echo), func("echo-bytes", echo)
+
+
+def main() -> None:
+    path = build_python_guest("kitchen")
+    store, raw_add, raw_record, raw_bytes = raw_setup(path)
+    inst = wasm_import.load(path).instantiate()
+    echo = inst.echo
+
+    record = wc.Record()
+    for k, v in {"full-name": "Ada", "age-years": 36, "email-address": None, "tag-list": ["x"]}.items():
+        setattr(record, k, v)
+    person = echo.PersonInfo("Ada", 36, None, ["x"])
+    blob = bytes(range(256)) * 4096  # 1 MiB
+
+    cases = [
+        ("scalar add(s32, s32)", lambda: raw_add(store, 1, 2), lambda: inst.add(1, 2), 1.0),
+        ("record echo-record", lambda: raw_record(store, record), lambda: echo.echo_record(person), 1.0),
+        ("list<u8> 1 MiB echo", lambda: raw_bytes(store, blob), lambda: echo.echo_bytes(blob), 6.0),
+    ]
+    print(f"{'case':24} {'raw wasmtime':>14} {'wasm-import':>14} {'ratio':>8}")
+    for name, raw, ours, secs in cases:
+        assert ours() is not None
+        t_raw, t_ours = per_call(raw, secs), per_call(ours, secs)
+        print(f"{name:24} {t_raw * 1e6:12.1f}us {t_ours * 1e6:12.1f}us {t_raw / t_ours:7.1f}x")
+
+
+if __name__ == "__main__":
+    main()
