@@ -58,8 +58,14 @@ class Run(exports.Run):
             except OSError as e:
                 print("write: denied", type(e).__name__)
         print("to stderr", file=sys.stderr)
-        if "fail" in sys.argv:
+        sys.stdout.flush()
+        if "fail" in sys.argv:  # componentize-py turns this into `run` returning err
             sys.exit(7)
+        if "exit0" in sys.argv:  # wasi:cli/exit with ok
+            os._exit(0)
+        if "exit3" in sys.argv:  # wasi:cli/exit with err (WASI 0.2 carries no number)
+            os._exit(3)
+        print("returned normally")
 '''
 
 
@@ -88,6 +94,14 @@ def command_wasm() -> Path:
     return _build._cached("command", key, build)
 
 
+@pytest.fixture(scope="session")
+def tool_dir(command_wasm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with the command as tool.wasm, shared so that it is compiled only once."""
+    directory = tmp_path_factory.mktemp("tool")
+    put(directory / "tool.wasm", command_wasm.read_bytes())
+    return directory
+
+
 # -- exit status --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("result, status", [(0, 0), (1, 1)])
@@ -112,42 +126,42 @@ def test_bad_grant_is_reported(tmp_path: Path) -> None:
 # -- a real command: argv, stdio, grants --------------------------------------------------------
 
 @pytest.mark.slow
-def test_command_gets_argv_and_stdio_and_nothing_else(tmp_path: Path, command_wasm: Path) -> None:
-    put(tmp_path / "tool.wasm", command_wasm.read_bytes())
-    done = run_m(tmp_path, "tool", "one", "two words", stdin="piped in\n", CMD_TEST_SECRET="x")
+def test_command_gets_argv_and_stdio_and_nothing_else(tool_dir: Path) -> None:
+    done = run_m(tool_dir, "tool", "one", "two words", stdin="piped in\n", CMD_TEST_SECRET="x")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "argv: ['one', 'two words']",
         "env: []",
         "stdin: piped in",
         "data: denied FileNotFoundError",
+        "returned normally",
     ]
     assert done.stderr == "to stderr\n"
 
 
 @pytest.mark.slow
-def test_command_grants(tmp_path: Path, command_wasm: Path) -> None:
-    put(tmp_path / "tool.wasm", command_wasm.read_bytes())
+def test_command_grants(tmp_path: Path, tool_dir: Path) -> None:
     data = tmp_path / "data"
     put(data / "a.txt", "a")
     grants = {"CMD_TEST_A": "1", "CMD_TEST_B": "2", "WASM_IMPORT_ENV": "CMD_TEST_A",
               "WASM_IMPORT_DIRS": f"{data}::/data"}
-    done = run_m(tmp_path, "tool", "write", **grants)
+    done = run_m(tool_dir, "tool", "write", **grants)
     assert done.returncode == 0, done.stderr
     assert "env: ['CMD_TEST_A']" in done.stdout
     assert "data: ['a.txt']" in done.stdout
     assert "write: denied" in done.stdout and not (data / "new.txt").exists()
 
     grants["WASM_IMPORT_DIRS"] = f"{data}::/data:rw"
-    done = run_m(tmp_path, "tool", "write", **grants)
+    done = run_m(tool_dir, "tool", "write", **grants)
     assert "write: ok" in done.stdout and (data / "new.txt").read_text() == "written"
 
 
 @pytest.mark.slow
-def test_command_exit_code(tmp_path: Path, command_wasm: Path) -> None:
-    put(tmp_path / "tool.wasm", command_wasm.read_bytes())
-    done = run_m(tmp_path, "tool", "fail")
-    assert done.returncode == 7 and "to stderr" in done.stderr
+@pytest.mark.parametrize("how, status", [("fail", 1), ("exit0", 0), ("exit3", 1), ("normally", 0)])
+def test_command_exit_status(tool_dir: Path, how: str, status: int) -> None:
+    done = run_m(tool_dir, "tool", how)
+    assert done.returncode == status and done.stderr == "to stderr\n"
+    assert ("returned normally" in done.stdout) == (how == "normally")
 
 
 def test_corpus_hello_stdout(tmp_path: Path) -> None:
