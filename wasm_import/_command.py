@@ -4,7 +4,8 @@ runpy asks the loader for the module's code (`WasmLoader.get_code`), which is tw
 that call `run_module(__spec__)` here. That loads the component (through the compiled-code
 cache), instantiates it with the process's argv and stdio, calls `run`, and exits with
 the component's status: 0 when `run` succeeds, 1 when it returns an error, and the code
-the guest passed to `wasi:cli/exit` when it exits that way.
+the guest passed to `wasi:cli/exit` when it exits that way (WASI 0.2's `exit` takes
+ok or err, which become 0 and 1; `GuestExit` carries whatever number wasmtime reports).
 
 The import hook must be installed before Python looks for `foo`: that is, `wasm_import`
 must already be imported at startup (for example from a `.pth` file or `sitecustomize`).
