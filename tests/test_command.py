@@ -111,6 +111,13 @@ def test_exit_status_follows_run_result(tmp_path: Path, result: int, status: int
     assert (done.returncode, done.stdout, done.stderr) == (status, "", "")
 
 
+def test_command_inside_a_package(tmp_path: Path) -> None:
+    put(tmp_path / "pkg" / "__init__.py", "")
+    put(tmp_path / "pkg" / "cmd.wasm", assemble(RUN_WAT.format(status=1)))
+    done = run_m(tmp_path, "pkg.cmd")
+    assert (done.returncode, done.stderr) == (1, "")
+
+
 def test_not_a_command(tmp_path: Path, adder_bytes: bytes) -> None:
     put(tmp_path / "adder.wasm", adder_bytes)
     done = run_m(tmp_path, "adder")
