@@ -25,7 +25,13 @@ source tree keep separate files instead of overwriting each other's.
 
 wasmtime loads compiled code without checking it (it is machine code), so a damaged
 file could crash the process. Every cache file therefore ends with a fixed-size trailer
-(`_Trailer`), and nothing reaches wasmtime until all of this holds:
+(`_Trailer`):
+
+    [ payload: wasmtime's serialized code ][ trailer, 88 bytes, little-endian:          ]
+                                           [ magic 8s | version u32 | crc32 u32 |        ]
+                                           [ length u64 | engine key 32s | source key 32s ]
+
+and nothing reaches wasmtime until all of this holds:
 
 - the file is at least as long as the trailer, and the trailer starts with `MAGIC` and
   carries `FORMAT_VERSION`;
