@@ -713,12 +713,16 @@ def _write_record(value: Any, ty: w.TypeDef, out: List[str]) -> None:
     out.append("}" if entries else ":}")
 
 
+def _check_class(value: Any, ty: w.TypeDef, what: str) -> None:
+    cls = class_for(ty)
+    if not isinstance(value, cls):
+        raise _wrong(f"{what} {ty.name} ({cls.__name__})", value)
+
+
 def _write_flags(value: Any, ty: w.TypeDef, out: List[str]) -> None:
     kind = ty.kind
     assert isinstance(kind, w.Flags)
-    cls = class_for(ty)
-    if not isinstance(value, cls):
-        raise _wrong(f"flags {ty.name} ({cls.__name__})", value)
+    _check_class(value, ty, "flags")
     bits: int = getattr(value, "value")
     names = [f.name.lstrip("%") for i, f in enumerate(kind.flags) if bits & (1 << i)]
     out.append("{" + ", ".join(names) + "}")
@@ -727,9 +731,7 @@ def _write_flags(value: Any, ty: w.TypeDef, out: List[str]) -> None:
 def _write_enum(value: Any, ty: w.TypeDef, out: List[str]) -> None:
     kind = ty.kind
     assert isinstance(kind, w.Enum)
-    cls = class_for(ty)
-    if not isinstance(value, cls):
-        raise _wrong(f"enum {ty.name} ({cls.__name__})", value)
+    _check_class(value, ty, "enum")
     names = {member: case.name for member, case in zip(_members(ty), kind.cases)}
     out.append(_label(names[value]))
 
