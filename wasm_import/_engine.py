@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import wasmtime
 
 __all__ = [
-    "CompiledComponent", "compile_component", "deserialize", "fingerprint", "engine",
+    "CompiledComponent", "compile_component", "deserialize", "deserialize_file", "fingerprint", "engine",
     "EngineInstance", "HostFunction", "HostResource", "CallContext", "call_export",
 ]
 
@@ -43,6 +43,16 @@ _engine_lock = threading.Lock()
 
 @functools.lru_cache(maxsize=None)
 def _wasmtime_version() -> str:
+    """wasmtime's version, read from its dist-info beside the package (importlib.metadata
+    scans all of sys.path, ~10 ms; this is one listdir), else from the metadata."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("wasmtime")
+    if spec is not None and spec.origin:
+        site = os.path.dirname(os.path.dirname(spec.origin))
+        for entry in os.listdir(site):
+            if entry.startswith("wasmtime-") and entry.endswith(".dist-info"):
+                return entry[len("wasmtime-"):-len(".dist-info")]
     from importlib.metadata import version
 
     return version("wasmtime")
@@ -116,6 +126,14 @@ def deserialize(data: bytes) -> CompiledComponent:
     import wasmtime.component
 
     return CompiledComponent(wasmtime.component.Component.deserialize(engine(), data))
+
+
+def deserialize_file(path: str) -> CompiledComponent:
+    """Like `deserialize`, but wasmtime maps the file instead of copying it through
+    Python. Trusts the file just as completely: validate it first."""
+    import wasmtime.component
+
+    return CompiledComponent(wasmtime.component.Component.deserialize_file(engine(), path))
 
 
 # -- stores, instances and calls ------------------------------------------------------------
