@@ -70,6 +70,9 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
 WAT_GUESTS: dict[str, Path] = {
     "adder": REPO_ROOT / "examples" / "adder.wat",
     "twoborrows": GUESTS_DIR / "twoborrows" / "twoborrows.wat",
+    "counter": GUESTS_DIR / "counter" / "counter.wat",
+    "relay": GUESTS_DIR / "relay" / "relay.wat",
+    "stringcounter": GUESTS_DIR / "counter" / "stringcounter.wat",
 }
 
 

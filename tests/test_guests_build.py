@@ -50,6 +50,9 @@ EXPECTED_WIT: dict[str, list[str]] = {
         "value: func() -> u32;",
         "sum: func(a: borrow<r>, b: borrow<r>) -> u32;",
     ],
+    "counter": ["export test:state/counter;", "next: func() -> u32;"],
+    "relay": ["import test:state/counter;", "export test:state/counter;", "next: func() -> u32;"],
+    "stringcounter": ["export test:state/counter;", "next: func() -> bool;"],
 }
 
 _FUNC_LINE = re.compile(r"^\s*((import |export )?[a-z0-9%-]+: (static )?func\(.*|constructor\(.*)$")

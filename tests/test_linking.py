@@ -152,3 +152,52 @@ def test_host_import_taking_two_borrows(twoborrows_wasm):
     assert inst.run() == 42
     assert seen == [(R, R)]
     assert inst.run_single() == 7
+
+
+# -- component to component: private and shared instances -------------------------------------
+
+COUNTER = "test:state/counter"
+
+
+@pytest.fixture(scope="module")
+def counter_and_relay(build_guest):
+    return wasm_import.load(build_guest("counter")), wasm_import.load(build_guest("relay"))
+
+
+def test_module_as_import_means_a_private_instance(counter_and_relay):
+    counter, relay = counter_and_relay
+    one = relay.instantiate(imports={COUNTER: counter})
+    two = relay.instantiate(imports={COUNTER: counter})
+    assert [one.counter.next(), one.counter.next()] == [1, 2]
+    assert two.counter.next() == 1  # its own counter
+
+
+def test_instance_as_import_is_shared(counter_and_relay):
+    counter, relay = counter_and_relay
+    shared = counter.instantiate()
+    one = relay.instantiate(imports={COUNTER: shared})
+    two = relay.instantiate(imports={COUNTER: shared})
+    assert one.counter.next() == 1
+    assert two.counter.next() == 2
+    assert shared.counter.next() == 3
+
+
+def test_chains_of_components(counter_and_relay):
+    counter, relay = counter_and_relay
+    middle = relay.instantiate(imports={COUNTER: counter})
+    outer = relay.instantiate(imports={COUNTER: middle})
+    assert [outer.counter.next(), middle.counter.next()] == [1, 2]
+
+
+def test_component_whose_types_do_not_match_is_a_link_error(counter_and_relay, adder_wasm):
+    _, relay = counter_and_relay
+    adder = wasm_import.load(adder_wasm)
+    with pytest.raises(LinkError, match="does not export it"):
+        relay.instantiate(imports={COUNTER: adder})
+
+
+def test_types_are_matched_structurally(counter_and_relay, build_guest):
+    _, relay = counter_and_relay
+    wrong = wasm_import.load(build_guest("stringcounter"))
+    with pytest.raises(LinkError, match=r"next of the right type \(it is `next: func\(\) -> bool`\)"):
+        relay.instantiate(imports={COUNTER: wrong})

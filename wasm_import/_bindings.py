@@ -477,7 +477,18 @@ def build_plan(world: w.World, module_name: str) -> ModulePlan:
         if isinstance(item, w.Interface):
             ns = b.namespace(key, attrs[key], item, item.functions)
             namespaces[ns.attr] = ns
-    imports = {key: b.imported(key, item) for key, item in world.imports.items()}
+    imports: Dict[str, ImportedInterfacePlan] = {}
+    resource_functions = []
+    for key, item in world.imports.items():
+        if isinstance(item, w.Function) and item.resource is not None:
+            resource_functions.append(item)  # `[constructor]r` etc. belong to root resource `r`
+        else:
+            imports[key] = b.imported(key, item)
+    for func in resource_functions:
+        resource = w.unalias(func.resource)  # type: ignore[arg-type]
+        name = resource.name if isinstance(resource, w.TypeDef) and resource.name else func.name
+        owner = imports.setdefault(name, ImportedInterfacePlan(name, None))
+        owner.functions[func.name] = b.function(func, (), None, True, f"{pascal(name)}.")
     imports = {k: p for k, p in imports.items() if p.functions or p.resources or p.is_wasi}
     needs_wasi = any(p.is_wasi for p in imports.values())
     return ModulePlan(world, module_name, root, namespaces, imports, needs_wasi)

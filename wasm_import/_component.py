@@ -125,6 +125,7 @@ def _decorate(func: Callable[..., Any], plan: b.FunctionPlan, module_name: str) 
     func.__module__ = module_name
     func.__doc__ = plan.doc
     func.__signature__ = plan.signature  # type: ignore[attr-defined]
+    func.__wit__ = plan.func  # type: ignore[attr-defined]  (linking checks types with it)
     return func
 
 

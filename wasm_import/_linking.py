@@ -182,6 +182,10 @@ def _link_interface(iplan: b.ImportedInterfacePlan, provider: Any, functions: Li
             if name not in lacking:
                 lacking.append(name)
             continue
+        offered = getattr(target, "__wit__", None)  # a component's export: check its type
+        if isinstance(offered, w.Function) and not same_function_shape(offered, func):
+            lacking.append(f"{_python_name(func)} of the right type (it is `{wit_signature(offered)}`)")
+            continue
         describe = f"import {iplan.key!r} function {func.item_name!r}"
         invoke = b.make_host_invoke(fplan, target, describe)
         functions.append(engine.HostFunction(path, wit_name, _noted(invoke, describe)))
@@ -208,6 +212,51 @@ def _target(func: w.Function, provider: Any, classes: Dict[str, Any], root: bool
         return getattr(obj, name)(*args)
 
     return method
+
+
+def same_function_shape(a: w.Function, b: w.Function) -> bool:
+    """Do two functions have the same type, structurally (as the component model matches
+    imports to exports: names of types do not matter, names of fields and cases do)?"""
+    return (len(a.params) == len(b.params)
+            and all(same_shape(p.type, q.type) for p, q in zip(a.params, b.params))
+            and _same_optional(a.result, b.result))
+
+
+def _same_optional(a: Optional[w.Type], b: Optional[w.Type]) -> bool:
+    return (a is None) == (b is None) and (a is None or same_shape(a, b))  # type: ignore[arg-type]
+
+
+def same_shape(a: w.Type, b: w.Type) -> bool:
+    a, b = w.unalias(a), w.unalias(b)
+    if isinstance(a, w.Primitive) or isinstance(b, w.Primitive):
+        return a is b
+    ka, kb = a.kind, b.kind
+    if type(ka) is not type(kb):
+        return False
+    if isinstance(ka, w.Record):
+        return (len(ka.fields) == len(kb.fields)  # type: ignore[union-attr]
+                and all(f.name == g.name and same_shape(f.type, g.type)
+                        for f, g in zip(ka.fields, kb.fields)))  # type: ignore[union-attr]
+    if isinstance(ka, w.Variant):
+        return (len(ka.cases) == len(kb.cases)  # type: ignore[union-attr]
+                and all(c.name == d.name and _same_optional(c.type, d.type)
+                        for c, d in zip(ka.cases, kb.cases)))  # type: ignore[union-attr]
+    if isinstance(ka, w.Enum):
+        return [c.name for c in ka.cases] == [c.name for c in kb.cases]  # type: ignore[union-attr]
+    if isinstance(ka, w.Flags):
+        return [f.name for f in ka.flags] == [f.name for f in kb.flags]  # type: ignore[union-attr]
+    if isinstance(ka, w.Tuple):
+        return (len(ka.types) == len(kb.types)  # type: ignore[union-attr]
+                and all(map(same_shape, ka.types, kb.types)))  # type: ignore[union-attr]
+    if isinstance(ka, (w.List, w.Option)):
+        inner = "element" if isinstance(ka, w.List) else "type"
+        return same_shape(getattr(ka, inner), getattr(kb, inner))
+    if isinstance(ka, w.Result):
+        return _same_optional(ka.ok, kb.ok) and _same_optional(ka.err, kb.err)  # type: ignore[union-attr]
+    if isinstance(ka, (w.Own, w.Borrow)):
+        ra, rb = w.unalias(ka.resource), w.unalias(kb.resource)  # type: ignore[union-attr]
+        return getattr(ra, "name", None) == getattr(rb, "name", None)
+    return ka == kb
 
 
 def _noted(invoke: Any, describe: str) -> Any:
