@@ -95,10 +95,10 @@ class TypeNamer:
             for td in class_types(iface, plan, ns):
                 target = w.unalias(td)
                 assert isinstance(target, w.TypeDef) and td.name is not None
-                if target not in self.homes or not isinstance(td.kind, w.Alias):
+                if isinstance(td.kind, w.Alias):  # `use`d or aliased: a home only if none is defined
                     self.homes.setdefault(target, prefix + pascal(td.name))
-                    if not isinstance(td.kind, w.Alias):
-                        self.homes[target] = prefix + pascal(td.name)
+                else:  # where the type is defined is its home
+                    self.homes[target] = prefix + pascal(td.name)
             for class_name, rplan in ns.resources.items():
                 self.resources.setdefault(rplan.typedef, prefix + class_name)
 
