@@ -1091,25 +1091,36 @@ def read_instance_section(body: Reader, scope: Scope, parsed: ParsedComponent) -
         start = body.pos
         form = body.byte("an instance")
         if form == 0x00:
-            index = body.u32("a component index")
-            if index >= len(scope.components):
-                raise body.error(f"component index {index} is out of range", start + 1)
-            component = scope.components[index]
-            if isinstance(component, NestedComponent):
-                component = component.component_type()
-            args: t.Dict[str, Entity] = {}
-            for _ in range(body.count("instantiation arguments", 3)):
-                name = body.name("an instantiation argument name")
-                args[name] = scope.item_at(body, read_sort(body))
-            scope.instances.append(instantiate(body, component, args, scope))
+            scope.instances.append(read_instantiation(body, scope))
         elif form == 0x01:
-            exports: t.Dict[str, Entity] = {}
-            for _ in range(body.count("instance exports", 3)):
-                name = read_extern_name(body).name
-                exports[name] = scope.item_at(body, read_sort(body))
-            scope.instances.append(InstanceType(exports))
+            scope.instances.append(read_bag_of_exports(body, scope))
         else:
             raise body.error(f"unknown instance form 0x{form:02x}", start)
+
+
+def read_instantiation(body: Reader, scope: Scope) -> InstanceType:
+    """`(instantiate c (with name item)*)`: the type of the new instance."""
+    start = body.pos
+    index = body.u32("a component index")
+    if index >= len(scope.components):
+        raise body.error(f"component index {index} is out of range", start)
+    component = scope.components[index]
+    if isinstance(component, NestedComponent):
+        component = component.component_type()
+    args: t.Dict[str, Entity] = {}
+    for _ in range(body.count("instantiation arguments", 3)):
+        name = body.name("an instantiation argument name")
+        args[name] = scope.item_at(body, read_sort(body))
+    return instantiate(body, component, args, scope)
+
+
+def read_bag_of_exports(body: Reader, scope: Scope) -> InstanceType:
+    """An instance made of items already defined: `(instance (export name item)*)`."""
+    exports: t.Dict[str, Entity] = {}
+    for _ in range(body.count("instance exports", 3)):
+        name = read_extern_name(body).name
+        exports[name] = scope.item_at(body, read_sort(body))
+    return InstanceType(exports)
 
 
 def read_alias_section(body: Reader, scope: Scope, parsed: ParsedComponent) -> None:
