@@ -474,6 +474,23 @@ def test_repeated_expansion_is_capped() -> None:
         wit.decode(data)
 
 
+def test_core_modules_are_stepped_over_not_copied() -> None:
+    """An 8 MB core module costs the decoder neither a copy nor a read of its bytes."""
+    import tracemalloc
+
+    core_module = section(1, b"\x00asm\x01\x00\x00\x00" + bytes(8_000_000))
+    imports = b"\x01" + b"\x00" + wasm_name("f") + b"\x01\x00"
+    data = HEADER + core_module + section(7, b"\x01\x40\x00\x01\x00") + section(10, imports)
+    tracemalloc.start()
+    try:
+        world = wit.decode(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert list(world.imports) == ["f"]
+    assert peak < 100_000
+
+
 # -- the command line ------------------------------------------------------------------------
 
 def test_cli_wit(built: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
