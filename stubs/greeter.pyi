@@ -1,0 +1,57 @@
+"""The WebAssembly component greeter.wasm (world `root`)."""
+# Stub of the WebAssembly component greeter.wasm, written by `python -m wasm_import stubs`.
+# Do not edit: regenerate it (`--check` tells when it is stale).
+
+import dataclasses as _dc
+import enum as _enum
+import types as _types
+import typing as _t
+
+import typing_extensions as _te
+
+import wasm_import as _w
+from wasm_import._component import ComponentInstance as _ComponentInstance
+
+
+class greet:
+    """The exported interface `example:greeter/greet@1.0.0`."""
+    @staticmethod
+    def greet(name: str) -> str:
+        """WIT: `greet: func(name: string) -> string`"""
+_ns_greet = greet  # the name used inside this stub (never shadowed)
+
+class imports:
+    """A Protocol per imported interface, with the functions the component needs."""
+    class Logger(_t.Protocol):
+        """WIT import `example:greeter/logger@1.0.0`."""
+        def log(self, msg: str) -> None:
+            """WIT: `log: func(msg: string)`"""
+
+_Imports = _t.TypedDict('_Imports', {
+    'example:greeter/logger@1.0.0': _t.Union[imports.Logger, _t.Mapping[str, _t.Any], _types.SimpleNamespace, _types.ModuleType, _ComponentInstance],
+    'example:greeter/logger': _t.Union[imports.Logger, _t.Mapping[str, _t.Any], _types.SimpleNamespace, _types.ModuleType, _ComponentInstance],
+}, total=False)
+_Exports = _t.TypedDict('_Exports', {
+    'example:greeter/greet@1.0.0': _t.Type[_ns_greet],
+}, total=True)
+
+class _Instance:
+    """An independent instance of the component, with its own store (from `instantiate()`)."""
+    greet: _t.Type[_ns_greet]
+    exports: _Exports
+    module: _types.ModuleType
+    @property
+    def stdout(self) -> bytes: ...
+    @property
+    def stderr(self) -> bytes: ...
+    @property
+    def poisoned(self) -> bool: ...
+
+def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None) -> _Instance:
+    """A new, independent instance. `imports` maps WIT import names to what satisfies
+    them; when omitted, the imports given to `link()` are used."""
+def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None) -> None:
+    """Choose the default instance's imports (and WASI grants). Takes effect for the
+    next default instance: the current one, if any, is discarded."""
+exports: _Exports
+wit: _w.wit.World
