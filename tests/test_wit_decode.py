@@ -205,6 +205,18 @@ def test_docs_reach_the_model(documented_everything: Path) -> None:
     assert world.exports["test:everything/user@0.1.0"].docs.contents == "Exported interface."
 
 
+def test_doc_lines_split_like_rust(built: Callable[[str], Path], tmp_path: Path) -> None:
+    """Docs split at \\n and \\r\\n only, as Rust's `str::lines` does."""
+    text = "line one\r\nline two\u2028same line\x0bstill\n\n  indented\nend\n"
+    docs = {"worlds": {"root": {"docs": text}}}
+    path = tmp_path / "docs.wasm"
+    path.write_bytes(built("everything").read_bytes()
+                     + custom_section("package-docs", b"\x01" + json.dumps(docs).encode()))
+    printed = wit.to_wit(wit.decode(path.read_bytes()))
+    assert printed == wasm_tools("component", "wit", str(path))
+    assert "/// line two\u2028same line\x0bstill\n///\n///   indented\n" in printed
+
+
 def test_invalid_package_docs_is_a_decode_error(built: Callable[[str], Path]) -> None:
     data = built("everything").read_bytes() + custom_section("package-docs", b"\x01{not json")
     with pytest.raises(DecodeError, match="package-docs"):

@@ -69,11 +69,19 @@ class _Output:
 
     def docs(self, docs: m.Docs) -> None:
         if docs.contents is not None:
-            for text in docs.contents.splitlines():
+            for text in _lines(docs.contents):
                 self.line(f"/// {text}" if text else "///")
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+
+def _lines(text: str) -> t.List[str]:
+    """Lines as Rust's `str::lines` splits them (only at \\n or \\r\\n; no final empty line)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 # -- packages ----------------------------------------------------------------------------------
