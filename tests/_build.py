@@ -64,6 +64,7 @@ _BUILDER_VERSION = "1"
 PYTHON_GUESTS: dict[str, dict[str, object]] = {
     "kitchen": {"world": "kitchen", "stub_wasi": True},
     "hostuser": {"world": "hostuser", "stub_wasi": True},
+    "sandbox": {"world": "sandbox", "stub_wasi": False},
 }
 
 # Component-text guests: name -> source file.

@@ -238,7 +238,7 @@ class EngineInstance:
             fd, path = tempfile.mkstemp(prefix="wasm-import-stdin-")
             with os.fdopen(fd, "wb") as f:
                 f.write(wasi.stdin)
-            config.stdin_file(path)
+            config.stdin_file = path
             os.unlink(path)  # wasmtime opened it already
         for stream, mode, sink in (("stdout", wasi.stdout, self.stdout), ("stderr", wasi.stderr, self.stderr)):
             if mode == "inherit":
