@@ -50,7 +50,7 @@ EXPECTED_WIT: dict[str, list[str]] = {
         "value: func() -> u32;",
         "sum: func(a: borrow<r>, b: borrow<r>) -> u32;",
     ],
-    "sandbox": ["import wasi:filesystem/preopens@0.2.0;", "export read-file: func(path: string) -> result<string, string>;"],
+    "sandbox": ["export say: func(out: string, err: string);", "export read-file: func(path: string) -> result<string, string>;"],
     "counter": ["export test:state/counter;", "next: func() -> u32;"],
     "relay": ["import test:state/counter;", "export test:state/counter;", "next: func() -> u32;"],
     "stringcounter": ["export test:state/counter;", "next: func() -> bool;"],
