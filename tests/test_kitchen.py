@@ -230,3 +230,17 @@ def test_generated_values_round_trip(echo, strategies, data):
     value = data.draw(strategies[name])
     fn = getattr(echo, name)
     assert (outcome(fn, value) if name == "echo_result" else fn(value)) == value
+
+
+def test_call_buffers_are_reused_safely(kitchen):
+    """Each export reuses its value buffers; a payload-less case after one with a
+    payload must not carry the old (freed) payload pointer. This crashed once."""
+    echo = kitchen.instantiate().echo
+    for _ in range(3):
+        for shape in (echo.Shape_NamedShape("x" * 100), echo.Shape_UnitSquare(), echo.Shape_None_()):
+            assert echo.echo_variant(shape) == shape
+        assert echo.echo_option("text") == "text"
+        assert echo.echo_option(None) is None
+        with pytest.raises(TypeError):
+            echo.echo_string_list(["ok", 1])  # fails half-way through lowering
+        assert echo.echo_string_list(["ok"]) == ["ok"]

@@ -500,49 +500,68 @@ Val = ev.Val
 
 
 def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..., Any]:
-    """A function calling `raw_func` on `instance`'s engine instance with `plan`'s converters."""
+    """A function calling `raw_func` on `instance`'s engine instance with `plan`'s converters.
+
+    Everything is bound here, once: the converters, the invoker, and a params/result buffer
+    reused by every call that is not re-entrant (a nested call allocates its own).
+    """
     lowers = tuple(c.lower for c in plan.params)
     nparams = len(lowers)
+    owning = tuple(i for i, c in enumerate(plan.params) if c.owns_memory)
     lift = plan.result.lift if plan.result is not None else None
-    nresults = 1 if lift is not None else 0
+    free_result = plan.result is not None and plan.result.owns_memory
     ParamArray = Val * max(nparams, 1)
-    call_export = engine.call_export
+    eng = instance._engine
+    invoke = engine.export_invoker(eng, raw_func)
     CallContext = engine.CallContext
     free = ev.free_val
     byref = ctypes.byref
-    eng = instance._engine
+    lock = eng.lock
+    context = eng.context
+    shared = [ParamArray(), Val()]
+    busy = [False]
+    too_many = (f"{plan.qualname}() takes {nparams} argument{'s' * (nparams != 1)} "
+                f"({', '.join(plan.param_names)}), got {{}}")
 
     def call(*args: Any) -> Any:
         if len(args) != nparams:
-            raise TypeError(f"{plan.qualname}() takes {nparams} argument{'s' * (nparams != 1)} "
-                            f"({', '.join(plan.param_names)}), got {len(args)}")
-        with eng.lock:
-            eng.check_usable()
-            cx = CallContext(eng.context, eng)
-            params = ParamArray()
-            done = 0
+            raise TypeError(too_many.format(len(args)))
+        with lock:
+            if eng.poisoned is not None:
+                eng.check_usable()
+            cx = CallContext(context, eng)
+            if busy[0]:
+                params, result = ParamArray(), Val()
+            else:
+                params, result = shared
+                busy[0] = True
+            lowered = 0
             try:
                 for i in range(nparams):
                     try:
                         lowers[i](args[i], params[i], cx)
                     except (TypeError, ValueError) as e:
                         raise type(e)(f"{plan.describe_param(i)}: {e}") from None
-                    done = i + 1
+                    lowered = i + 1
                 if lift is None:
-                    call_export(eng, raw_func, params, nparams, None, 0, cx)
+                    invoke(params, nparams, None, 0, cx)
                     return None
-                result = Val()
-                call_export(eng, raw_func, params, nparams, byref(result), nresults, cx)
+                invoke(params, nparams, byref(result), 1, cx)
                 try:
                     return lift(result, cx)
                 finally:
-                    free(result)
+                    if free_result:
+                        free(result)
             finally:
-                # wasmtime took what the call consumed; free what is left of each param.
-                for i in range(min(done + 1, nparams)):
-                    free(params[i])
-                for borrow in cx.borrows:
-                    borrow()
+                # Free what the params own (wasmtime copied what it needed), including a
+                # half-lowered one; zeroed storage reads as `bool false` and owns nothing.
+                for i in owning:
+                    if i <= lowered:
+                        free(params[i])
+                if params is shared[0]:
+                    busy[0] = False
+                for release in cx.borrows:
+                    release()
 
     return call
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CompiledComponent", "compile_component", "deserialize", "deserialize_file", "fingerprint", "engine",
-    "EngineInstance", "HostFunction", "HostResource", "CallContext", "call_export",
+    "EngineInstance", "HostFunction", "HostResource", "CallContext", "export_invoker",
 ]
 
 # Engine settings. They change the generated code, so they are part of `fingerprint()`
@@ -428,25 +428,36 @@ def _trap_from(error: Exception) -> Exception:
     return Trap(reason or text, trace)
 
 
-def call_export(instance: EngineInstance, func: Any, params: Any, nparams: int,
-                result: Any, nresults: int, cx: CallContext) -> None:
-    """Call an export with lowered params. Raises what a host function raised, or Trap."""
-    f = ffi()
-    previous = instance.current_call
-    instance.current_call = cx
-    try:
-        err = f.wasmtime_component_func_call(ctypes.byref(func), instance.context, params, nparams,
-                                             result, nresults)
-    finally:
-        instance.current_call = previous
-    if err:
-        import wasmtime
+def export_invoker(instance: EngineInstance, func: Any) -> Callable[[Any, int, Any, int, CallContext], None]:
+    """A function calling export `func` with lowered params, bound once so a call does no
+    lookups. It raises what a host function raised (unchanged), or Trap."""
+    from wasmtime import _bindings
 
-        error = wasmtime.WasmtimeError._from_ptr(err)
-        if cx.exception is not None:
-            exc, cx.exception = cx.exception, None
-            instance.poisoned = f"a host function raised {type(exc).__name__}"
-            raise exc
-        trap = _trap_from(error)
-        instance.poisoned = trap.message if isinstance(trap, Trap) else str(trap)
-        raise trap
+    raw_call = _bindings._wasmtime_component_func_call  # the bare ctypes function
+    func_ref = ctypes.byref(func)
+    context = instance.context
+
+    def invoke(params: Any, nparams: int, result: Any, nresults: int, cx: CallContext) -> None:
+        previous = instance.current_call
+        instance.current_call = cx
+        try:
+            err = raw_call(func_ref, context, params, nparams, result, nresults)
+        finally:
+            instance.current_call = previous
+        if err:
+            _raise_call_error(instance, err, cx)
+
+    return invoke
+
+
+def _raise_call_error(instance: EngineInstance, err: Any, cx: CallContext) -> None:
+    import wasmtime
+
+    error = wasmtime.WasmtimeError._from_ptr(err)
+    if cx.exception is not None:
+        exc, cx.exception = cx.exception, None
+        instance.poisoned = f"a host function raised {type(exc).__name__}"
+        raise exc
+    trap = _trap_from(error)
+    instance.poisoned = trap.message if isinstance(trap, Trap) else str(trap)
+    raise trap
