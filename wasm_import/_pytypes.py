@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 from . import _wit_model as w
 from ._names import pascal, shouty, snake, variant_case_class
 from ._values import Ok, Err, Some
+from ._wit_print import type_name
 
 __all__ = ["VariantClasses", "class_for", "variant_classes", "annotation", "wit_type_name"]
 
@@ -173,40 +174,8 @@ def annotation(ty: Optional[w.Type]) -> Any:
 # -- WIT spelling of a type, for signatures in docstrings and error messages ----------------
 
 def wit_type_name(ty: Optional[w.Type]) -> str:
-    if ty is None:
-        return "_"
-    if isinstance(ty, w.Primitive):
-        return ty.value
-    if ty.name is not None:
-        return ty.name
-    kind = ty.kind
-    if isinstance(kind, w.List):
-        return f"list<{wit_type_name(kind.element)}>"
-    if isinstance(kind, w.FixedList):
-        return f"list<{wit_type_name(kind.element)}, {kind.size}>"
-    if isinstance(kind, w.Map):
-        return f"map<{wit_type_name(kind.key)}, {wit_type_name(kind.value)}>"
-    if isinstance(kind, w.Tuple):
-        return f"tuple<{', '.join(wit_type_name(t) for t in kind.types)}>"
-    if isinstance(kind, w.Option):
-        return f"option<{wit_type_name(kind.type)}>"
-    if isinstance(kind, w.Result):
-        if kind.ok is None and kind.err is None:
-            return "result"
-        if kind.err is None:
-            return f"result<{wit_type_name(kind.ok)}>"
-        return f"result<{wit_type_name(kind.ok)}, {wit_type_name(kind.err)}>"
-    if isinstance(kind, w.Own):
-        return wit_type_name(kind.resource)
-    if isinstance(kind, w.Borrow):
-        return f"borrow<{wit_type_name(kind.resource)}>"
-    if isinstance(kind, w.Future):
-        return f"future<{wit_type_name(kind.type)}>" if kind.type is not None else "future"
-    if isinstance(kind, w.Stream):
-        return f"stream<{wit_type_name(kind.type)}>" if kind.type is not None else "stream"
-    if isinstance(kind, w.Alias):
-        return wit_type_name(kind.target)
-    return type(kind).__name__.lower()
+    """A type as WIT writes it where it is used (`_` for "no type")."""
+    return "_" if ty is None else type_name(ty)
 
 
 def wit_signature(func: w.Function) -> str:
