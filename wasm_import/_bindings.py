@@ -1,8 +1,10 @@
 """Bindings: from a component's WIT world to Python callables, classes and namespaces.
 
-Everything per function is worked out once, when a module loads (`build_plan`): the
-converters for each parameter and the result, the Python signature, the docstring, and
-where the raw export lives. A call then only lowers, calls and lifts.
+Everything per function is worked out once (`build_plan`): the Python signature, the
+docstring and where the raw export lives when the module loads; the converters for each
+parameter and the result when its first instance is made (they are wasmtime's C value
+structs, and a module that is only imported need not load wasmtime-py). A call then only
+lowers, calls and lifts.
 
     World ──build_plan──► ModulePlan ──► ExportPlan (one per export function)
                                      ──► ImportPlan (one per import function)
@@ -19,19 +21,22 @@ Resources:
 from __future__ import annotations
 
 import ctypes
+import functools
 import inspect
 import itertools
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import _engine as engine
-from . import _engine_values as ev
 from . import _wit_model as w
 from ._names import pascal, snake
 from ._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
 from ._values import Err
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import _engine_values as ev
 
 __all__ = ["build_plan", "ModulePlan", "ExportPlan", "ImportPlan", "GuestResource"]
 
@@ -228,19 +233,41 @@ class _HostResourceCodec:
 
 # -- plans ------------------------------------------------------------------------------------
 
+# Converters are made on first use, by whichever thread gets there first; codecs and
+# their caches are shared by every function of a module, so one lock guards making them.
+_converters_lock = threading.RLock()
+
+
 @dataclass
 class FunctionPlan:
-    """What a call needs, worked out once: converters, signature and documentation."""
+    """What a call needs, worked out once: signature, documentation and converters."""
 
     func: w.Function
     path: Tuple[str, ...]  # the instance path of the export/import ("ns:pkg/i@v",) or ()
-    params: Tuple[ev.Converter, ...]
     param_names: Tuple[str, ...]
-    result: Optional[ev.Converter]
     returns_result: bool
     signature: inspect.Signature
     doc: str
     qualname: str
+    codec: Callable[[], "ev.Codec"]  # makes (or finds) the converters' codec for this scope
+
+    @functools.cached_property
+    def params(self) -> Tuple["ev.Converter", ...]:
+        with _converters_lock:
+            codec = self.codec()
+            return tuple(codec.converter(p.type) for p in self.func.params)
+
+    @functools.cached_property
+    def result(self) -> Optional["ev.Converter"]:
+        if self.func.result is None:
+            return None
+        with _converters_lock:
+            converter = self.codec().converter(self.func.result)
+        if self.returns_result:
+            from . import _engine_values as ev
+
+            return ev.returned_result(converter)
+        return converter
 
     def describe_param(self, i: int) -> str:
         return f"{self.qualname}(): parameter {self.param_names[i]!r} ({self.params[i].wit})"
@@ -320,12 +347,14 @@ class _PlanBuilder:
         self.resource_plans: Dict[ResourceKey, ResourcePlan] = {}
         self.host_type_ids = itertools.count(1)
         self.host_codecs: Dict[w.TypeDef, _HostResourceCodec] = {}
-        self.codecs: Dict[Tuple[Optional[w.InterfaceRef], bool], ev.Codec] = {}
+        self.codecs: Dict[Tuple[Optional[w.InterfaceRef], bool], "ev.Codec"] = {}
 
     # converters are shared by scope: (interface, imported?)
-    def codec(self, scope: Optional[w.InterfaceRef], imported: bool) -> ev.Codec:
+    def codec(self, scope: Optional[w.InterfaceRef], imported: bool) -> "ev.Codec":
         key = (scope, imported)
         if key not in self.codecs:
+            from . import _engine_values as ev
+
             def pick(resource: w.TypeDef) -> Any:
                 if _resource_is_imported(self.world, resource, scope, imported):
                     return self.host_codec(resource)
@@ -350,20 +379,12 @@ class _PlanBuilder:
 
     def function(self, func: w.Function, path: Tuple[str, ...], scope: Optional[w.InterfaceRef],
                  imported: bool, qual_prefix: str) -> FunctionPlan:
-        codec = self.codec(scope, imported)
-        params = tuple(codec.converter(p.type) for p in func.params)
         names = tuple(snake(p.name) for p in func.params)
         result_type = func.result
-        returns_result = False
-        result = codec.converter(result_type) if result_type is not None else None
-        if result is not None:
-            unaliased = w.unalias(result_type)  # type: ignore[arg-type]
-            if isinstance(unaliased, w.TypeDef) and isinstance(unaliased.kind, w.Result):
-                returns_result = True
-                result = ev.returned_result(result)
+        unaliased = w.unalias(result_type) if result_type is not None else None
+        returns_result = isinstance(unaliased, w.TypeDef) and isinstance(unaliased.kind, w.Result)
         if returns_result:
-            res_kind = w.unalias(result_type).kind  # type: ignore[union-attr,arg-type]
-            ret_ann = annotation(res_kind.ok)
+            ret_ann = annotation(unaliased.kind.ok)  # type: ignore[union-attr]
         else:
             ret_ann = annotation(result_type)
         shown = list(zip(names, (annotation(p.type) for p in func.params)))
@@ -371,10 +392,9 @@ class _PlanBuilder:
             shown = shown[1:]
         python_name = snake(func.item_name) if func.kind is not w.FunctionKind.CONSTRUCTOR else "__init__"
         return FunctionPlan(
-            func=func, path=path, params=params, param_names=names, result=result,
-            returns_result=returns_result, signature=_signature(shown, ret_ann),
-            doc=_docstring(func, returns_result, result_type),
-            qualname=f"{qual_prefix}{python_name}",
+            func=func, path=path, param_names=names, returns_result=returns_result,
+            signature=_signature(shown, ret_ann), doc=_docstring(func, returns_result, result_type),
+            qualname=f"{qual_prefix}{python_name}", codec=functools.partial(self.codec, scope, imported),
         )
 
     def namespace(self, wit_name: Optional[str], attr: str, iface: Optional[w.Interface],
@@ -496,8 +516,6 @@ def build_plan(world: w.World, module_name: str) -> ModulePlan:
 
 # -- calling -----------------------------------------------------------------------------------
 
-Val = ev.Val
-
 
 def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..., Any]:
     """A function calling `raw_func` on `instance`'s engine instance with `plan`'s converters.
@@ -505,6 +523,9 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     Everything is bound here, once: the converters, the invoker, and a params/result buffer
     reused by every call that is not re-entrant (a nested call allocates its own).
     """
+    from . import _engine_values as ev
+
+    Val = ev.Val
     lowers = tuple(c.lower for c in plan.params)
     nparams = len(lowers)
     owning = tuple(i for i, c in enumerate(plan.params) if c.owns_memory)

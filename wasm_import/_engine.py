@@ -2,11 +2,13 @@
 
 Everything above this module speaks in WIT-model terms; everything wasmtime-specific
 (compiling, serializing, stores, WASI, linking host functions, calling exports, the
-C value structs) lives here and in its helper `_engine_values`. A faster engine can be
-put in by replacing these two modules.
+C value structs) lives here and in its helpers: `_engine_lib` (calls into wasmtime's C
+library that need no wasmtime-py) and `_engine_values` (the C value structs). A faster
+engine can be put in by replacing these three modules.
 
-`wasmtime` itself is imported lazily, on the first compile, so `import wasm_import`
-stays cheap.
+wasmtime-py is imported lazily, when the first instance is made: importing a component
+only makes the engine and loads (or compiles) its code, through `_engine_lib`, so
+`import wasm_import` stays cheap and a warm `import foo` takes milliseconds.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import _engine_lib as _lib
 from ._errors import DecodeError, GuestExit, InstancePoisonedError, Trap
 from ._wasi import Wasi
 
@@ -65,18 +68,28 @@ def fingerprint() -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def engine() -> "wasmtime.Engine":
-    """The process-wide engine. Compiled code is shared by every instance."""
-    import wasmtime
-
+def _engine_ptr() -> int:
+    """The process-wide engine, as the C library's pointer. Compiled code is shared by
+    every instance. It lives as long as the process."""
     with _engine_lock:
-        config = wasmtime.Config()
-        for name, value in _ENGINE_SETTINGS:
-            setattr(config, name, value)
-        made = wasmtime.Engine(config)
+        made = _lib.new_engine(_ENGINE_SETTINGS)
         atexit.register(_release_at_exit)
         return made
 
+
+@functools.lru_cache(maxsize=None)
+def engine() -> "wasmtime.Engine":
+    """wasmtime-py's view of the process-wide engine, for stores and linkers."""
+    import wasmtime
+    from wasmtime import _ffi
+
+    wrapped = wasmtime.Engine.__new__(wasmtime.Engine)
+    wrapped._set_ptr(ctypes.cast(_engine_ptr(), ctypes.POINTER(_ffi.wasm_engine_t)))
+    _wrapped_engine.append(wrapped)
+    return wrapped
+
+
+_wrapped_engine: List[Any] = []
 
 # Objects whose C side we release ourselves when the interpreter exits. During shutdown
 # wasmtime-py's ctypes functions may already be gone when `__del__` runs, which prints
@@ -87,33 +100,53 @@ _live: "weakref.WeakSet[Any]" = weakref.WeakSet()
 def _release_at_exit() -> None:
     for obj in list(_live):
         obj._release_at_exit()
-    engine()._consume()
+    for wrapped in _wrapped_engine:
+        wrapped._consume()
 
 
 class CompiledComponent:
-    """Compiled code for one component, shareable by any number of instances."""
+    """Compiled code for one component, shareable by any number of instances.
 
-    __slots__ = ("_component", "__weakref__")
+    It holds the C library's pointer until an instance is first made; then wasmtime-py's
+    `Component` takes the pointer over (`component`), and frees it when it is collected.
+    """
 
-    def __init__(self, component: Any) -> None:
-        self._component = component
+    __slots__ = ("_ptr", "_component", "_finalizer", "__weakref__")
+
+    def __init__(self, ptr: int) -> None:
+        self._ptr = ptr
+        self._component: Any = None
+        self._finalizer = weakref.finalize(self, _lib.delete_component, ptr)
+        self._finalizer.atexit = False
         _live.add(self)
 
+    @property
+    def component(self) -> Any:
+        """The compiled code as a `wasmtime.component.Component`."""
+        if self._component is None:
+            from wasmtime import _ffi
+            from wasmtime.component import Component
+
+            self._finalizer.detach()
+            ptr = ctypes.cast(self._ptr, ctypes.POINTER(_ffi.wasmtime_component_t))
+            self._component = Component._from_ptr(ptr)
+        return self._component
+
     def _release_at_exit(self) -> None:
-        self._component._consume()
+        self._finalizer.detach()
+        if self._component is not None:
+            self._component._consume()
 
     def serialize(self) -> bytes:
         """The compiled code as bytes, for the cache (see `deserialize`)."""
-        return bytes(self._component.serialize())
+        return _lib.serialize(self._ptr)
 
 
 def compile_component(data: bytes, *, where: str = "<bytes>") -> CompiledComponent:
     """Compile component bytes. Raises DecodeError when wasmtime rejects them."""
-    import wasmtime.component
-
     try:
-        return CompiledComponent(wasmtime.component.Component(engine(), bytes(data)))
-    except wasmtime.WasmtimeError as e:
+        return CompiledComponent(_lib.compile_component(_engine_ptr(), bytes(data)))
+    except _lib.WasmtimeError as e:
         raise DecodeError(f"{where}: wasmtime could not compile the component: {e}") from None
 
 
@@ -121,19 +154,15 @@ def deserialize(data: bytes) -> CompiledComponent:
     """Load compiled code made by `CompiledComponent.serialize` in this same engine.
 
     wasmtime trusts these bytes completely: the caller must have validated them
-    (the cache checks a checksum header before it gets here).
+    (the cache checks a checksum trailer before it gets here).
     """
-    import wasmtime.component
-
-    return CompiledComponent(wasmtime.component.Component.deserialize(engine(), data))
+    return CompiledComponent(_lib.deserialize(_engine_ptr(), bytes(data)))
 
 
 def deserialize_file(path: str) -> CompiledComponent:
     """Like `deserialize`, but wasmtime maps the file instead of copying it through
     Python. Trusts the file just as completely: validate it first."""
-    import wasmtime.component
-
-    return CompiledComponent(wasmtime.component.Component.deserialize_file(engine(), path))
+    return CompiledComponent(_lib.deserialize_file(_engine_ptr(), path))
 
 
 # -- stores, instances and calls ------------------------------------------------------------
@@ -207,12 +236,12 @@ class EngineInstance:
             self._store.set_wasi(self._wasi_config(wasi))
         self._define(linker, functions, resources)
         if define_unknown_as_traps:
-            linker.define_unknown_imports_as_traps(compiled._component)
+            linker.define_unknown_imports_as_traps(compiled.component)
         try:
-            self._instance = linker.instantiate(self._store, compiled._component)
+            self._instance = linker.instantiate(self._store, compiled.component)
         except wasmtime.WasmtimeError as e:
             raise _trap_from(e) from None
-        self._component = compiled._component
+        self._component = compiled.component
         self.context = self._store._context()
         _live.add(self)
 

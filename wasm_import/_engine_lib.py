@@ -1,0 +1,144 @@
+"""wasmtime's C library, called directly for the few things an import needs.
+
+An import makes the engine and loads compiled code (a cache hit), or compiles and
+serializes (a miss). None of that needs wasmtime-py's Python layer, whose import costs
+about 18 ms, most of a warm import's budget. So these calls go straight to the C library
+that the `wasmtime` wheel ships, through prototypes declared here, and `_engine` hands
+the resulting pointers to wasmtime-py only when an instance is made.
+
+Nothing here imports `wasmtime`: the library is found beside its package with
+`importlib.util.find_spec`, which does not execute the package. The functions are those
+of wasmtime's C API (`wasm.h`, `wasmtime/component/component.h`, `wasmtime/error.h`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+import sys
+from typing import Any, Iterable, Tuple
+
+__all__ = ["WasmtimeError", "new_engine", "compile_component", "deserialize", "deserialize_file",
+           "serialize", "delete_component"]
+
+_ptr = ctypes.c_void_p
+
+
+class WasmtimeError(Exception):
+    """wasmtime refused a request (its message is the text)."""
+
+
+class _ByteVec(ctypes.Structure):
+    """`wasm_byte_vec_t`: a size and a pointer to bytes owned by wasmtime."""
+
+    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
+
+
+def _library_path() -> str:
+    """`wasmtime/<platform>-<machine>/<lib>` inside the installed `wasmtime` package."""
+    spec = importlib.util.find_spec("wasmtime")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the wasmtime package is not installed")
+    platform_name = "android" if hasattr(sys, "getandroidapilevel") else sys.platform
+    names = {"linux": "_libwasmtime.so", "android": "_libwasmtime.so", "darwin": "_libwasmtime.dylib",
+             "win32": "_wasmtime.dll"}
+    if platform_name not in names:
+        raise ImportError(f"wasmtime does not support the platform {platform_name!r}")
+    machine = os.uname().machine if hasattr(os, "uname") else _windows_machine()
+    machine = {"AMD64": "x86_64", "arm64": "aarch64", "ARM64": "aarch64"}.get(machine, machine)
+    package_dir = list(spec.submodule_search_locations)[0]
+    return os.path.join(package_dir, f"{platform_name}-{machine}", names[platform_name])
+
+
+def _windows_machine() -> str:
+    import platform
+
+    return platform.machine()
+
+
+@functools.lru_cache(maxsize=None)
+def _lib() -> Any:
+    lib = ctypes.CDLL(_library_path())
+    _declare(lib, "wasm_config_new", _ptr, [])
+    _declare(lib, "wasm_engine_new_with_config", _ptr, [_ptr])
+    _declare(lib, "wasmtime_config_epoch_interruption_set", None, [_ptr, ctypes.c_bool])
+    _declare(lib, "wasmtime_config_consume_fuel_set", None, [_ptr, ctypes.c_bool])
+    _declare(lib, "wasmtime_component_new", _ptr, [_ptr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_ptr)])
+    _declare(lib, "wasmtime_component_deserialize", _ptr,
+             [_ptr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_ptr)])
+    _declare(lib, "wasmtime_component_deserialize_file", _ptr, [_ptr, ctypes.c_char_p, ctypes.POINTER(_ptr)])
+    _declare(lib, "wasmtime_component_serialize", _ptr, [_ptr, ctypes.POINTER(_ByteVec)])
+    _declare(lib, "wasmtime_component_delete", None, [_ptr])
+    _declare(lib, "wasm_byte_vec_delete", None, [ctypes.POINTER(_ByteVec)])
+    _declare(lib, "wasmtime_error_message", None, [_ptr, ctypes.POINTER(_ByteVec)])
+    _declare(lib, "wasmtime_error_delete", None, [_ptr])
+    return lib
+
+
+def _declare(lib: Any, name: str, restype: Any, argtypes: Iterable[Any]) -> None:
+    func = getattr(lib, name)
+    func.restype = restype
+    func.argtypes = list(argtypes)
+
+
+def _check(error: Any) -> None:
+    """Raise WasmtimeError for a non-null `wasmtime_error_t *` (and free it)."""
+    if not error:
+        return
+    lib = _lib()
+    vec = _ByteVec()
+    lib.wasmtime_error_message(error, ctypes.byref(vec))
+    message = ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace")
+    lib.wasm_byte_vec_delete(ctypes.byref(vec))
+    lib.wasmtime_error_delete(error)
+    raise WasmtimeError(message)
+
+
+# -- the calls ----------------------------------------------------------------------------------
+
+def new_engine(settings: Iterable[Tuple[str, bool]]) -> int:
+    """A new engine (`wasm_engine_t *`) with boolean `wasmtime_config_<name>_set` settings."""
+    lib = _lib()
+    config = lib.wasm_config_new()
+    for name, value in settings:
+        getattr(lib, f"wasmtime_config_{name}_set")(config, value)
+    engine: int = lib.wasm_engine_new_with_config(config)  # takes ownership of config
+    return engine
+
+
+def compile_component(engine: int, data: bytes) -> int:
+    """Compile component bytes (`wasmtime_component_t *`). Raises WasmtimeError."""
+    out = _ptr()
+    _check(_lib().wasmtime_component_new(engine, data, len(data), ctypes.byref(out)))
+    return out.value or 0
+
+
+def deserialize(engine: int, data: bytes) -> int:
+    """Compiled code from `serialize`'s bytes. wasmtime trusts them: validate first."""
+    out = _ptr()
+    _check(_lib().wasmtime_component_deserialize(engine, data, len(data), ctypes.byref(out)))
+    return out.value or 0
+
+
+def deserialize_file(engine: int, path: str) -> int:
+    """Like `deserialize`, but wasmtime maps the file. Trusts it just as completely."""
+    out = _ptr()
+    _check(_lib().wasmtime_component_deserialize_file(engine, os.fsencode(path), ctypes.byref(out)))
+    return out.value or 0
+
+
+def serialize(component: int) -> bytes:
+    """The compiled code of `component` as bytes."""
+    lib = _lib()
+    vec = _ByteVec()
+    _check(lib.wasmtime_component_serialize(component, ctypes.byref(vec)))
+    try:
+        return ctypes.string_at(vec.data, vec.size)
+    finally:
+        lib.wasm_byte_vec_delete(ctypes.byref(vec))
+
+
+def delete_component(component: int) -> None:
+    _lib().wasmtime_component_delete(component)
