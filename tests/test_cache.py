@@ -5,35 +5,45 @@ unvalidated ever reaches wasmtime."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
+import pickle
+import zlib
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
 from tests.test_hook import adder_bytes, clean_imports, on_path, put, sub_bytes  # noqa: F401 (fixtures)
-from wasm_import import _cache, _engine
+from wasm_import import _cache, _engine, _wit_decode, wit
 
 
 class Spy:
-    """Counts compiles, and records every payload handed to wasmtime and every one written."""
+    """Counts decodes and compiles, and records every payload handed to wasmtime and every
+    one written."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, route: str = "bytes") -> None:
         self.compiles = 0
+        self.decodes = 0
         self.written: List[bytes] = []
         self.deserialized: List[bytes] = []
         real_compile, real_write, real_deserialize = _engine.compile_component, _cache._write, _engine.deserialize
+        real_decode = _wit_decode.decode
 
         def compile_component(data: bytes, *, where: str = "<bytes>") -> _engine.CompiledComponent:
             self.compiles += 1
             return real_compile(data, where=where)
 
-        def write(path: str, payload: bytes, keys: Any) -> None:
+        def decode(data: Any) -> Any:
+            self.decodes += 1
+            return real_decode(data)
+
+        def write(path: str, payload: bytes, world: bytes, key: bytes) -> None:
             self.written.append(payload)
-            real_write(path, payload, keys)
+            real_write(path, payload, world, key)
 
         def deserialize(data: bytes) -> _engine.CompiledComponent:
             self.deserialized.append(bytes(data))
@@ -43,16 +53,23 @@ class Spy:
             """Stands in for a zero-copy engine loader: wasmtime would map this file."""
             with open(path, "rb") as f:
                 data = f.read()
-            return deserialize(data[: len(data) - _cache._TRAILER.size])
+            trailer = _cache._Trailer.unpack(data[-_cache._TRAILER.size:])
+            return deserialize(data[: trailer.payload_length])
 
         monkeypatch.setattr(_engine, "compile_component", compile_component)
         monkeypatch.setattr(_engine, "deserialize", deserialize)
+        monkeypatch.setattr(_wit_decode, "decode", decode)
         monkeypatch.setattr(_cache, "_write", write)
         loader = deserialize_file if route == "file" else None
         monkeypatch.setattr(_cache, "_file_loader", lambda: loader)
 
     def only_validated_bytes_reached_wasmtime(self) -> bool:
         return all(payload in self.written for payload in self.deserialized)
+
+
+def load(path: Path) -> Tuple[Any, _engine.CompiledComponent]:
+    """What an import of the component file at `path` loads (through the cache)."""
+    return _cache.load_component(_cache.Source.file(str(path)))
 
 
 def cache_files(directory: Path) -> List[str]:
@@ -78,15 +95,36 @@ def test_import_writes_cache_and_next_import_uses_it(clean_imports: None, tmp_pa
     assert cached == tmp_path / "__pycache__" / f"foo.wasm.{_cache.cache_tag()}.cwasm"
     assert cached.is_file() and spy.compiles == 1
     assert cached != Path(importlib.util.cache_from_source(str(tmp_path / "foo.py")))
+    world = foo.wit
     del sys.modules["foo"]
     import foo  # noqa: F811
 
     assert foo.add.add(2, 3) == 5
     assert spy.compiles == 1 and spy.deserialized == spy.written
+    assert spy.decodes == 1 and foo.wit == world  # the world came from the cache file
+
+
+def test_warm_import_does_not_read_the_component(clean_imports: None, tmp_path: Path, adder_bytes: bytes,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    put(on_path(tmp_path) / "foo.wasm", adder_bytes)
+    import foo
+
+    del sys.modules["foo"]
+    reads: List[str] = []
+    real_file = _cache.Source.file.__func__  # type: ignore[attr-defined]
+
+    def file(cls: type, path: str) -> _cache.Source:
+        source = real_file(cls, path)
+        return dataclasses.replace(source, read=lambda: reads.append(path) or source.read())
+
+    monkeypatch.setattr(_cache.Source, "file", classmethod(file))
+    import foo  # noqa: F811
+
+    assert foo.add.add(2, 3) == 5 and reads == []
 
 
 def test_no_temporary_files_are_left(writable: None, tmp_path: Path, adder_bytes: bytes) -> None:
-    _cache.load_compiled(adder_bytes, source_path=str(tmp_path / "foo.wasm"))
+    load(put(tmp_path / "foo.wasm", adder_bytes))
     assert cache_files(tmp_path / "__pycache__") == [f"foo.wasm.{_cache.cache_tag()}.cwasm"]
 
 
@@ -98,21 +136,52 @@ def test_engine_fingerprint_is_in_the_name(writable: None, tmp_path: Path,
     assert _cache.cache_path_for(source) != before
 
 
+def test_engine_id_names_engine_platform_and_model() -> None:
+    engine_id = _cache.engine_id().decode()
+    assert engine_id.startswith(_engine.fingerprint() + ";" + sys.platform + ";")
+    assert ";model-" in engine_id and len(engine_id) <= _cache.ENGINE_ID_SIZE
+
+
 def test_changed_source_is_recompiled(writable: None, tmp_path: Path, adder_bytes: bytes,
                                       sub_bytes: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy(monkeypatch)
-    source = str(tmp_path / "foo.wasm")
-    _cache.load_compiled(adder_bytes, source_path=source)
-    _cache.load_compiled(sub_bytes, source_path=source)
-    _cache.load_compiled(sub_bytes, source_path=source)
+    source = tmp_path / "foo.wasm"
+    load(put(source, adder_bytes))
+    load(put(source, sub_bytes))
+    load(source)
     assert spy.compiles == 2 and len(spy.deserialized) == 1
+
+
+def test_replaced_file_with_copied_mtime_is_recompiled(writable: None, tmp_path: Path, adder_bytes: bytes,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Same size, same mtime (as `cp -p` or an archive leaves it): the ctime still differs.
+    source = put(tmp_path / "foo.wasm", adder_bytes)
+    load(source)
+    before = source.stat()
+    replacement = put(tmp_path / "new.wasm", adder_bytes)
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, source)
+    after = source.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    spy = Spy(monkeypatch)
+    load(source)
+    assert spy.compiles == 1
+
+
+def test_bytes_are_keyed_by_their_hash(writable: None, tmp_path: Path, adder_bytes: bytes,
+                                       sub_bytes: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy(monkeypatch)
+    cache_path = str(tmp_path / "c.cwasm")
+    for data in (adder_bytes, adder_bytes, sub_bytes, adder_bytes):
+        _cache.load_component(_cache.Source.data(data), cache_path=cache_path)
+    assert spy.compiles == 3 and len(spy.deserialized) == 1
 
 
 def test_bytes_without_a_path_are_not_cached(writable: None, tmp_path: Path, adder_bytes: bytes,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy(monkeypatch)
     monkeypatch.chdir(tmp_path)
-    _cache.load_compiled(adder_bytes)
+    _cache.load_component(_cache.Source.data(adder_bytes))
     assert spy.written == [] and cache_files(tmp_path) == []
 
 
@@ -131,15 +200,15 @@ def test_pycache_prefix(clean_imports: None, tmp_path: Path, adder_bytes: bytes,
 
 def test_dont_write_bytecode_still_reads(writable: None, tmp_path: Path, adder_bytes: bytes,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    source = str(tmp_path / "foo.wasm")
+    source = put(tmp_path / "foo.wasm", adder_bytes)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    _cache.load_compiled(adder_bytes, source_path=source)
+    load(source)
     assert not (tmp_path / "__pycache__").exists()
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    _cache.load_compiled(adder_bytes, source_path=source)  # writes
+    load(source)  # writes
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     spy = Spy(monkeypatch)
-    _cache.load_compiled(adder_bytes, source_path=source)
+    load(source)
     assert spy.compiles == 0 and len(spy.deserialized) == 1
 
 
@@ -155,9 +224,10 @@ def test_unwritable_cache_directory_is_not_an_error(clean_imports: None, tmp_pat
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
 def test_read_only_directory_is_not_an_error(writable: None, tmp_path: Path, adder_bytes: bytes) -> None:
+    source = put(tmp_path / "foo.wasm", adder_bytes)
     tmp_path.chmod(0o555)
     try:
-        _cache.load_compiled(adder_bytes, source_path=str(tmp_path / "foo.wasm"))
+        load(source)
     finally:
         tmp_path.chmod(0o755)
     assert not (tmp_path / "__pycache__").exists()
@@ -184,6 +254,9 @@ def test_component_in_a_zip_is_cached_per_user(clean_imports: None, tmp_path: Pa
 
 # -- damaged files ------------------------------------------------------------------------------
 
+_T = _cache._TRAILER.size
+
+
 def _flip(offset_from_end: int | None = None, offset: int | None = None) -> Callable[[bytes], bytes]:
     def damage(data: bytes) -> bytes:
         i = offset if offset is not None else len(data) - (offset_from_end or 1)
@@ -191,15 +264,37 @@ def _flip(offset_from_end: int | None = None, offset: int | None = None) -> Call
     return damage
 
 
-def _foreign_engine(data: bytes) -> bytes:
-    """A well-formed file, with a valid CRC, made by some other engine."""
-    payload, raw = data[: -_cache._TRAILER.size], data[-_cache._TRAILER.size:]
-    t = _cache._Trailer.unpack(raw)
-    other = _cache._Trailer(t.magic, t.version, t.crc32, t.length, b"\x01" * 32, t.source_key)
-    return payload + other.pack()
+def _resealed(data: bytes, *, world: bytes | None = None, engine_id: bytes | None = None) -> bytes:
+    """The file with its world or engine id replaced, and a trailer that is valid for it
+    (correct CRCs and lengths): only the content can give it away."""
+    t = _cache._Trailer.unpack(data[-_T:])
+    payload = data[: t.payload_length]
+    world = data[t.payload_length:-_T] if world is None else world
+    crcs = _cache.segment_crcs(memoryview(payload + world))
+    return payload + world + _cache._Trailer(t.magic, t.version, crcs, len(payload), len(world),
+                                             engine_id or t.engine_id, t.source_key).pack()
 
 
-_T = _cache._TRAILER.size
+def _world_of(data: bytes) -> int:
+    """Offset of the middle of the pickled world."""
+    t = _cache._Trailer.unpack(data[-_T:])
+    return t.payload_length + t.world_length // 2
+
+
+def _flip_each_segment(data: bytes) -> bytes:
+    t = _cache._Trailer.unpack(data[-_T:])
+    body = t.payload_length + t.world_length
+    step = -(-body // _cache.SEGMENTS)
+    for i in range(_cache.SEGMENTS):
+        data = _flip(offset=min(i * step + step // 2, body - 1))(data)
+    return data
+
+
+class _Evil:
+    def __reduce__(self) -> Any:
+        return (os.getcwd, ())
+
+
 DAMAGE: Dict[str, Callable[[bytes], bytes]] = {
     "empty": lambda d: b"",
     "garbage": lambda d: os.urandom(len(d)),
@@ -209,15 +304,22 @@ DAMAGE: Dict[str, Callable[[bytes], bytes]] = {
     "trailer cut off": lambda d: d[:-_T],
     "extra byte appended": lambda d: d + b"\0",
     "payload byte flipped (start)": _flip(offset=0),
-    "payload byte flipped (middle)": lambda d: _flip(offset=(len(d) - _T) // 2)(d),
-    "payload byte flipped (end)": _flip(offset_from_end=_T + 1),
+    "payload byte flipped (middle)": lambda d: _flip(offset=(len(d) - _T) // 3)(d),
+    "world byte flipped": lambda d: _flip(offset=_world_of(d))(d),
+    "world byte flipped (end)": _flip(offset_from_end=_T + 1),
+    "a byte flipped in each segment": lambda d: _flip_each_segment(d),
     "trailer: magic flipped": _flip(offset_from_end=_T),
     "trailer: version flipped": _flip(offset_from_end=_T - 8),
-    "trailer: crc flipped": _flip(offset_from_end=_T - 12),
-    "trailer: length flipped": _flip(offset_from_end=_T - 16),
-    "trailer: engine key flipped": _flip(offset_from_end=_T - 24),
+    "trailer: segment crcs flipped": _flip(offset_from_end=_T - 12),
+    "trailer: last segment crc flipped": _flip(offset_from_end=_T - 24),
+    "trailer: payload length flipped": _flip(offset_from_end=_T - 28),
+    "trailer: world length flipped": _flip(offset_from_end=_T - 36),
+    "trailer: engine id flipped": _flip(offset_from_end=_T - 44),
     "trailer: source key flipped": _flip(offset_from_end=1),
-    "foreign engine fingerprint": _foreign_engine,
+    "foreign engine id": lambda d: _resealed(d, engine_id=b"wasmtime-0.0.0;other"),
+    "world naming another class": lambda d: _resealed(d, world=pickle.dumps(_Evil())),
+    "world that is not a world": lambda d: _resealed(d, world=pickle.dumps(wit.Docs("x"))),
+    "world that is not a pickle": lambda d: _resealed(d, world=b"not a pickle"),
 }
 
 
@@ -226,22 +328,31 @@ DAMAGE: Dict[str, Callable[[bytes], bytes]] = {
 def test_damaged_cache_is_rebuilt_and_never_reaches_wasmtime(writable: None, tmp_path: Path,
                                                              adder_bytes: bytes, damage: str, route: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    source = str(tmp_path / "foo.wasm")
+    source = put(tmp_path / "foo.wasm", adder_bytes)
     spy = Spy(monkeypatch, route=route)
-    _cache.load_compiled(adder_bytes, source_path=source)
-    cache_file = Path(_cache.cache_path_for(source))
+    world, _ = load(source)
+    cache_file = Path(_cache.cache_path_for(str(source)))
     cache_file.write_bytes(DAMAGE[damage](cache_file.read_bytes()))
 
-    compiled = _cache.load_compiled(adder_bytes, source_path=source)  # detects, rebuilds
-    assert spy.compiles == 2 and spy.deserialized == []
-    assert isinstance(compiled, _engine.CompiledComponent)
+    rebuilt_world, compiled = load(source)  # detects, rebuilds
+    assert spy.compiles == 2 and spy.deserialized == [] and spy.decodes == 2
+    assert isinstance(compiled, _engine.CompiledComponent) and rebuilt_world == world
 
-    _cache.load_compiled(adder_bytes, source_path=source)  # the rebuilt file is good
+    load(source)  # the rebuilt file is good
     assert spy.compiles == 2 and len(spy.deserialized) == 1
     assert spy.only_validated_bytes_reached_wasmtime()
 
 
 def test_damage_table_covers_every_trailer_field() -> None:
     # one "trailer: <field> flipped" case per field of the struct (magic..source key)
-    fields = [name for name in DAMAGE if name.startswith("trailer: ")]
-    assert len(fields) == len(_cache._Trailer.__dataclass_fields__)
+    fields = [name for name in DAMAGE if name.startswith("trailer: ") and "last segment" not in name]
+    expected = [f"trailer: {f.name.replace('_', ' ')} flipped" for f in dataclasses.fields(_cache._Trailer)]
+    assert fields == expected
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 1000, 1 << 20])
+def test_segment_crcs_are_the_crcs_of_equal_parts(size: int) -> None:
+    body = os.urandom(size)
+    step = max(1, -(-size // _cache.SEGMENTS))
+    expected = tuple(zlib.crc32(body[i * step:(i + 1) * step]) for i in range(_cache.SEGMENTS))
+    assert _cache.segment_crcs(memoryview(body)) == expected

@@ -1,11 +1,13 @@
 """The compiled-code cache: what `.pyc` files are to `.py`, `.cwasm` files are to `.wasm`.
 
 Compiling a large component takes seconds; loading its compiled code back takes
-milliseconds. So the first import of `foo.wasm` writes the compiled code next to it,
+milliseconds. So the first import of `foo.wasm` writes what the import worked out (the
+compiled code and the decoded WIT world) next to it,
 
     pkg/foo.wasm  ->  pkg/__pycache__/foo.wasm.<tag>.cwasm
 
-and later imports load that file instead of compiling. The rules follow `.pyc` files:
+and later imports load that file instead: a warm import never reads `foo.wasm` at all,
+just as a `.pyc` hit never reads the `.py`. The rules follow `.pyc` files:
 
 - `sys.pycache_prefix` (`PYTHONPYCACHEPREFIX`) moves the cache into a parallel tree.
 - `sys.dont_write_bytecode` (`PYTHONDONTWRITEBYTECODE`, `-B`) stops writing; existing
@@ -18,8 +20,20 @@ and later imports load that file instead of compiling. The rules follow `.pyc` f
   `~/.cache/wasm-import`, `%LOCALAPPDATA%\\wasm-import` on Windows).
 
 The name can never collide with a `.pyc`: it ends in `.cwasm` and keeps the `.wasm`.
-`<tag>` is a short hash of the engine key (below), so two wasmtime versions sharing a
-source tree keep separate files instead of overwriting each other's.
+`<tag>` is a CRC-32 of the engine id (below), so two wasmtime versions sharing a source
+tree keep separate files instead of overwriting each other's.
+
+## Keys
+
+A cache file is used only for the engine and the source it was made from:
+
+- the engine id (`engine_id()`) names wasmtime's version, the engine settings, the
+  platform, and the shape of the WIT model classes (so a wasm-import upgrade that changes
+  them never unpickles an old world);
+- the source key of a plain file is its size, mtime and ctime (`Source.file`), as a
+  `.pyc` uses size and mtime; the ctime also catches a file replaced by one of the same
+  size with its mtime copied over (`cp -p`, archives), since no program can set a ctime.
+  The source key of anything else (a zip member, bytes) is a SHA-256 of its bytes.
 
 ## Validation
 
@@ -27,27 +41,27 @@ wasmtime loads compiled code without checking it (it is machine code), so a dama
 file could crash the process. Every cache file therefore ends with a fixed-size trailer
 (`_Trailer`):
 
-    [ payload: wasmtime's serialized code ][ trailer, 88 bytes, little-endian:          ]
-                                           [ magic 8s | version u32 | crc32 u32 |        ]
-                                           [ length u64 | engine key 32s | source key 32s ]
+    [ payload: wasmtime's code ][ world: the WIT model, pickled ][ trailer, 156 bytes ]
+    trailer, little-endian: magic 8s | version u32 | segment CRCs 4 x u32 |
+                            payload length u64 | world length u64 | engine id 80s |
+                            source key 32s
 
-and nothing reaches wasmtime until all of this holds:
+and nothing reaches wasmtime or the unpickler until all of this holds:
 
-- the file is at least as long as the trailer, and the trailer starts with `MAGIC` and
-  carries `FORMAT_VERSION`;
-- the engine key matches: a SHA-256 of `_engine.fingerprint()` (wasmtime's version and
-  engine settings) and the platform;
-- the source key matches: a SHA-256 of the `.wasm` bytes being imported, so an edited,
-  replaced or copied component never picks up stale code, whatever the mtimes say;
-- the payload length in the trailer equals the file size minus the trailer;
-- the CRC-32 of the payload matches.
+- the file is longer than the trailer, which starts with `MAGIC` and carries
+  `FORMAT_VERSION`;
+- the engine id and the source key match;
+- payload length + world length + trailer size equals the file size;
+- the CRC-32 of each quarter of payload + world matches (the quarters are checked in
+  parallel threads: zlib releases the GIL, and one 40 MB CRC takes ~9 ms).
 
 Anything else (truncated, corrupted, foreign, empty, garbage) is a miss: the component
-is compiled again and the file rewritten, silently. The CRC guards against accidents
-(torn writes, disk errors, stray files), not attackers: whoever can write to
-`__pycache__` can already plant a `.pyc`. CRC-32 finds every error burst of up to 32
-bits and costs ~4 ms on 40 MB, where SHA-256 costs ~16 ms; on a warm import that is
-most of the budget.
+is decoded and compiled again and the file rewritten, silently. The CRC guards against
+accidents (torn writes, disk errors, stray files), not attackers: whoever can write to
+`__pycache__` can already plant a `.pyc`. Even so, the world is unpickled by an
+unpickler that admits only the WIT model's own classes. CRC-32 finds every error burst
+of up to 32 bits and costs ~4 ms on 40 MB, where SHA-256 costs ~16 ms; on a warm import
+that is most of the budget.
 
 The metadata is a trailer rather than a header so that the payload starts at byte 0:
 then wasmtime can map the verified file directly (`_engine.deserialize_file`, about
@@ -56,34 +70,38 @@ then wasmtime can map the verified file directly (`_engine.deserialize_file`, ab
 
 from __future__ import annotations
 
-import hashlib
+import functools
+import io
 import mmap
 import os
-import platform
+import pickle
 import struct
 import sys
+import threading
 import zlib
-from dataclasses import dataclass
-from typing import BinaryIO, Callable, Optional
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, BinaryIO, Callable, Optional, Tuple
 
 from . import _engine
+from . import _wit_model
 
-__all__ = ["load_compiled", "cache_path_for", "MAGIC", "FORMAT_VERSION"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ._wit_model import World
+
+__all__ = ["Source", "load_component", "cache_path_for", "cache_tag", "engine_id",
+           "MAGIC", "FORMAT_VERSION"]
 
 MAGIC = b"WASMIMPC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 SUFFIX = ".cwasm"
+ENGINE_ID_SIZE = 80
+SOURCE_KEY_SIZE = 32
 
-# magic, format version, payload CRC-32, payload length, engine key, source key.
-_TRAILER = struct.Struct("<8sIIQ32s32s")
+SEGMENTS = 4  # payload + world is checked as this many equal parts, each with its CRC-32
 
-
-@dataclass(frozen=True)
-class _Keys:
-    """What a cache file must have been made from to be usable."""
-
-    engine: bytes  # SHA-256 of the engine fingerprint and platform
-    source: bytes  # SHA-256 of the component bytes
+# magic, format version, segment CRCs, payload length, world length, engine id, source key.
+_TRAILER = struct.Struct(f"<8sI{SEGMENTS}IQQ{ENGINE_ID_SIZE}s{SOURCE_KEY_SIZE}s")
+_STAT_KEY = struct.Struct("<4sQqq")  # b"stat", size, mtime_ns, ctime_ns
 
 
 @dataclass(frozen=True)
@@ -92,41 +110,78 @@ class _Trailer:
 
     magic: bytes
     version: int
-    crc32: int
-    length: int
-    engine_key: bytes
+    segment_crcs: Tuple[int, ...]
+    payload_length: int
+    world_length: int
+    engine_id: bytes
     source_key: bytes
 
     def pack(self) -> bytes:
-        return _TRAILER.pack(self.magic, self.version, self.crc32, self.length,
-                             self.engine_key, self.source_key)
+        return _TRAILER.pack(self.magic, self.version, *self.segment_crcs, self.payload_length,
+                             self.world_length, self.engine_id, self.source_key)
 
     @classmethod
     def unpack(cls, raw: bytes) -> "_Trailer":
-        return cls(*_TRAILER.unpack(raw))
+        magic, version, *rest = _TRAILER.unpack(raw)
+        return cls(magic, version, tuple(rest[:SEGMENTS]), *rest[SEGMENTS:])
+
+
+@dataclass(frozen=True)
+class Source:
+    """A component to load: where it is (for messages and the cache file's name), the key
+    that identifies its bytes, and how to read them (only needed on a miss)."""
+
+    where: str
+    key: bytes
+    read: Callable[[], bytes]
+    path: Optional[str] = None  # set for a component that is a file (or a zip member)
+
+    @classmethod
+    def file(cls, path: str) -> "Source":
+        """A plain file, keyed by size, mtime and ctime (a stat, no read)."""
+        st = os.stat(path)
+
+        def read() -> bytes:
+            with open(path, "rb") as f:
+                return f.read()
+
+        return cls(path, _stat_key(st), read, path)
+
+    @classmethod
+    def data(cls, data: bytes, where: str = "<bytes>", path: Optional[str] = None) -> "Source":
+        """Bytes already in memory (a zip member, say), keyed by their SHA-256."""
+        import hashlib
+
+        return cls(where, hashlib.sha256(data).digest(), lambda: data, path)
+
+
+def _stat_key(st: os.stat_result) -> bytes:
+    return _STAT_KEY.pack(b"stat", st.st_size, st.st_mtime_ns, st.st_ctime_ns).ljust(SOURCE_KEY_SIZE, b"\0")
 
 
 # -- public ---------------------------------------------------------------------------------------
 
-def load_compiled(wasm: bytes, *, source_path: Optional[str] = None,
-                  cache_path: Optional[str] = None) -> _engine.CompiledComponent:
-    """Compiled code for `wasm`, from the cache when a valid entry exists.
+def load_component(source: Source, *, cache_path: Optional[str] = None
+                   ) -> Tuple["World", _engine.CompiledComponent]:
+    """The WIT world and compiled code of `source`, from the cache when a valid entry exists.
 
-    `cache_path` defaults to `cache_path_for(source_path)`; with neither, nothing is
-    cached. Raises DecodeError (from the compiler) when `wasm` is not a component.
+    `cache_path` defaults to `cache_path_for(source.path)`; with neither, nothing is
+    cached. Raises DecodeError when the bytes are not a component.
     """
-    if cache_path is None and source_path is not None:
-        cache_path = cache_path_for(source_path)
-    where = source_path or "<bytes>"
-    if cache_path is None:
-        return _engine.compile_component(wasm, where=where)
-    keys = _Keys(engine=engine_key(), source=hashlib.sha256(wasm).digest())
-    compiled = _read(cache_path, keys)
-    if compiled is None:
-        compiled = _engine.compile_component(wasm, where=where)
-        if not sys.dont_write_bytecode:
-            _write(cache_path, compiled.serialize(), keys)
-    return compiled
+    if cache_path is None and source.path is not None:
+        cache_path = cache_path_for(source.path)
+    if cache_path is not None:
+        hit = _read(cache_path, source.key)
+        if hit is not None:
+            return hit
+    from ._wit_decode import decode
+
+    wasm = source.read()
+    world = decode(wasm)  # first: it says precisely what is wrong with bad bytes, and fast
+    compiled = _engine.compile_component(wasm, where=source.where)
+    if cache_path is not None and not sys.dont_write_bytecode:
+        _write(cache_path, compiled.serialize(), _pickle_world(world), source.key)
+    return world, compiled
 
 
 def cache_path_for(source_path: str) -> str:
@@ -148,13 +203,19 @@ def cache_path_for(source_path: str) -> str:
 
 def cache_tag() -> str:
     """The engine-specific part of cache file names, e.g. `wt-1a2b3c4d`."""
-    return "wt-" + engine_key().hex()[:8]
+    return f"wt-{zlib.crc32(engine_id()):08x}"
 
 
-def engine_key() -> bytes:
-    """SHA-256 of everything about the engine that changes compiled code."""
-    text = f"{_engine.fingerprint()};{sys.platform};{platform.machine()}"
-    return hashlib.sha256(text.encode()).digest()
+def engine_id() -> bytes:
+    """Everything about the engine and the model that changes a cache file's contents,
+    as text (`ENGINE_ID_SIZE` bytes at most, so it fits the trailer whole)."""
+    text = f"{_engine.fingerprint()};{sys.platform};{_machine()};model-{_model_shape():08x}"
+    raw = text.encode()
+    if len(raw) > ENGINE_ID_SIZE:  # never with today's names; still exact if it happens
+        import hashlib
+
+        raw = b"sha256:" + hashlib.sha256(raw).digest()
+    return raw
 
 
 def user_cache_dir() -> str:
@@ -171,16 +232,94 @@ def _relative(directory: str) -> str:
     return os.path.splitdrive(directory)[1].lstrip("\\/")
 
 
+def _machine() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().machine  # what platform.machine() says, without importing it
+    import platform
+
+    return platform.machine()
+
+
+@functools.lru_cache(maxsize=None)
+def _model_shape() -> int:
+    """A CRC-32 of the WIT model's classes and their fields: pickled worlds stay valid
+    exactly as long as this does."""
+    parts = []
+    for name in _wit_model.__all__:
+        obj = getattr(_wit_model, name)
+        if isinstance(obj, type) and hasattr(obj, "__dataclass_fields__"):
+            parts.append(name + "(" + ",".join(f.name for f in fields(obj)) + ")")
+        elif isinstance(obj, type) and issubclass(obj, _wit_model.enum.Enum):
+            parts.append(name + "{" + ",".join(obj.__members__) + "}")
+    return zlib.crc32(";".join(parts).encode())
+
+
+# -- the world, pickled -----------------------------------------------------------------------------
+
+def _pickle_world(world: "World") -> bytes:
+    return pickle.dumps(world, protocol=4)
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    """Admits only the WIT model's own classes: a cache file never names anything else."""
+
+    def find_class(self, module: str, name: str) -> type:
+        obj = getattr(_wit_model, name, None) if module == _wit_model.__name__ else None
+        if not isinstance(obj, type) or obj.__module__ != _wit_model.__name__:
+            raise pickle.UnpicklingError(f"a cache file may not name {module}.{name}")
+        return obj
+
+
+def _unpickle_world(raw: bytes) -> "World":
+    world = _ModelUnpickler(io.BytesIO(raw)).load()
+    if not isinstance(world, _wit_model.World):
+        raise pickle.UnpicklingError("the cache file does not hold a world")
+    return world
+
+
+# -- checksums ------------------------------------------------------------------------------------
+
+def segment_crcs(body: memoryview) -> Tuple[int, ...]:
+    """The CRC-32 of each of `SEGMENTS` equal parts of `body` (the last may be shorter),
+    computed by up to one thread per core: zlib releases the GIL while it sums."""
+    step = max(1, -(-len(body) // SEGMENTS))
+    parts = [body[i * step:(i + 1) * step] for i in range(SEGMENTS)]
+    crcs = [0] * SEGMENTS
+
+    def check(indices: range) -> None:
+        for i in indices:
+            crcs[i] = zlib.crc32(parts[i])
+
+    workers = max(1, min(SEGMENTS, os.cpu_count() or 1))
+    groups = [range(w, SEGMENTS, workers) for w in range(workers)]
+    started = []
+    try:
+        for group in groups[1:]:
+            thread = threading.Thread(target=check, args=(group,), daemon=True)
+            thread.start()
+            started.append(thread)
+        check(groups[0])
+    finally:
+        for thread in started:
+            thread.join()
+        for part in parts:
+            part.release()
+    if len(started) < len(groups) - 1:  # a thread could not start: check what it would have
+        for group in groups[1 + len(started):]:
+            check(group)
+    return tuple(crcs)
+
+
 # -- reading --------------------------------------------------------------------------------------
 
-def _read(cache_path: str, keys: _Keys) -> Optional[_engine.CompiledComponent]:
-    """The compiled code in `cache_path` if the file is valid for `keys`, else None."""
+def _read(cache_path: str, source_key: bytes) -> Optional[Tuple["World", _engine.CompiledComponent]]:
+    """The world and compiled code in `cache_path` if the file is valid for the keys, else None."""
     try:
         with open(cache_path, "rb") as f:
-            trailer = _valid_trailer(f, keys)
+            trailer = _valid_trailer(f, source_key)
             if trailer is None:
                 return None
-            return _deserialize_checked(f, trailer.length, trailer.crc32)
+            return _load_checked(f, trailer)
     except OSError:
         return None
 
@@ -193,44 +332,44 @@ def _tail(f: BinaryIO) -> bytes:
     return raw
 
 
-def _valid_trailer(f: BinaryIO, keys: _Keys) -> Optional[_Trailer]:
-    """The trailer, if it is ours and matches `keys` and the file size."""
+def _valid_trailer(f: BinaryIO, source_key: bytes) -> Optional[_Trailer]:
+    """The trailer, if it is ours and matches the keys and the file size."""
     size = os.fstat(f.fileno()).st_size
     if size <= _TRAILER.size:
         return None
     t = _Trailer.unpack(_tail(f))
-    ok = (t.magic == MAGIC and t.version == FORMAT_VERSION and t.engine_key == keys.engine
-          and t.source_key == keys.source and t.length == size - _TRAILER.size)
+    ok = (t.magic == MAGIC and t.version == FORMAT_VERSION
+          and t.engine_id == engine_id().ljust(ENGINE_ID_SIZE, b"\0") and t.source_key == source_key
+          and t.payload_length + t.world_length == size - _TRAILER.size)
     return t if ok else None
 
 
-def _deserialize_checked(f: BinaryIO, length: int,
-                         crc: int) -> Optional[_engine.CompiledComponent]:
-    """Check the payload's CRC, then hand it to wasmtime. None when anything fails."""
+def _load_checked(f: BinaryIO, t: _Trailer) -> Optional[Tuple["World", _engine.CompiledComponent]]:
+    """Check the CRC, unpickle the world, then hand the payload to wasmtime. None when
+    anything fails."""
     load_file = _file_loader()
     fd_path = f"/proc/self/fd/{f.fileno()}"
+    checked = t.payload_length + t.world_length
     try:
         if load_file is not None and os.path.exists(fd_path):
             # Linux: verify through a read-only map of the open file, then let wasmtime
             # map the very same inode (the path names our descriptor, not the file name,
             # so a concurrent rename cannot swap in an unverified file).
-            if _crc_of_mapped(f, length) != crc:
-                return None
-            return load_file(fd_path)
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                with memoryview(mapped) as view:
+                    with view[:checked] as body:
+                        if segment_crcs(body) != t.segment_crcs:
+                            return None
+                    world = _unpickle_world(mapped[t.payload_length:checked])
+            return world, load_file(fd_path)
         f.seek(0)
-        payload = f.read(length)
-        if len(payload) != length or zlib.crc32(payload) != crc:
+        contents = f.read(checked)
+        if len(contents) != checked or segment_crcs(memoryview(contents)) != t.segment_crcs:
             return None
-        return _engine.deserialize(payload)
-    except Exception:  # wasmtime refused even a verified file (e.g. a newer engine): a miss
+        world = _unpickle_world(contents[t.payload_length:])
+        return world, _engine.deserialize(contents[: t.payload_length])
+    except Exception:  # an unreadable world, or wasmtime refused even a verified file: a miss
         return None
-
-
-def _crc_of_mapped(f: BinaryIO, length: int) -> int:
-    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        with memoryview(mapped) as view:
-            with view[:length] as payload:
-                return zlib.crc32(payload)
 
 
 def _file_loader() -> Optional[Callable[[str], _engine.CompiledComponent]]:
@@ -242,10 +381,10 @@ def _file_loader() -> Optional[Callable[[str], _engine.CompiledComponent]]:
 
 # -- writing --------------------------------------------------------------------------------------
 
-def _write(cache_path: str, payload: bytes, keys: _Keys) -> None:
+def _write(cache_path: str, payload: bytes, world: bytes, source_key: bytes) -> None:
     """Write a cache file atomically; give up silently if the directory is not writable."""
-    trailer = _Trailer(MAGIC, FORMAT_VERSION, zlib.crc32(payload), len(payload),
-                       keys.engine, keys.source)
+    trailer = _Trailer(MAGIC, FORMAT_VERSION, segment_crcs(memoryview(payload + world)), len(payload),
+                       len(world), engine_id(), source_key)
     temp = f"{cache_path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         os.makedirs(os.path.dirname(cache_path), exist_ok=True)
@@ -253,6 +392,7 @@ def _write(cache_path: str, payload: bytes, keys: _Keys) -> None:
         try:
             with open(fd, "wb") as f:
                 f.write(payload)
+                f.write(world)
                 f.write(trailer.pack())
             os.replace(temp, cache_path)
         except BaseException:
@@ -268,4 +408,3 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-

@@ -261,13 +261,13 @@ def inspect_param(name: str) -> Any:
     return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def init_component_module(module: ComponentModule, wasm: bytes, compiled: engine.CompiledComponent) -> None:
-    """(Re)populate `module` from component bytes and compiled code.
+def init_component_module(module: ComponentModule, world: Any, compiled: engine.CompiledComponent) -> None:
+    """(Re)populate `module` from a component's WIT world and compiled code.
 
-    Decodes the WIT, builds the bindings plan and sets the export attributes. Calling it
-    again (importlib.reload) replaces everything, including the default instance.
+    Builds the bindings plan and sets the export attributes. Calling it again
+    (importlib.reload) replaces everything, including the default instance.
     """
-    _populate(module, decode(wasm), compiled)
+    _populate(module, world, compiled)
 
 
 def _populate(module: ComponentModule, world: Any, compiled: engine.CompiledComponent) -> None:
@@ -324,14 +324,15 @@ def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] =
 
     A path is compiled through the same `__pycache__` cache as `import` uses.
     """
+    from ._cache import Source, load_component
+
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data, path = bytes(source), None
+        data = bytes(source)
+        world = decode(data)  # first: it says precisely what is wrong with bad bytes, and fast
+        compiled, path = engine.compile_component(data), None
     else:
         path = os.fspath(source)
-        with open(path, "rb") as f:
-            data = f.read()
-    world = decode(data)  # first: it says precisely what is wrong with bad bytes, and fast
-    compiled = _compile_cached(data, path) if path else engine.compile_component(data)
+        world, compiled = load_component(Source.file(path))
     module = ComponentModule(name or (_module_name(path) if path else "component"))
     if path:
         module.__file__ = path
@@ -346,11 +347,3 @@ def _module_name(path: str) -> str:
     stem = stem[: -len(".wasm")] if stem.endswith(".wasm") else stem
     name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in stem)
     return name if name.isidentifier() else f"_{name}"
-
-
-def _compile_cached(data: bytes, path: str) -> engine.CompiledComponent:
-    try:
-        from ._cache import load_compiled
-    except ImportError:  # the cache is optional: compile directly
-        return engine.compile_component(data, where=path)
-    return load_compiled(data, source_path=path)

@@ -59,7 +59,10 @@ import os
 import stat
 import sys
 import types
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import _cache
 
 __all__ = ["install", "uninstall", "import_name", "WasmFinder", "WasmLoader", "Installation"]
 
@@ -157,7 +160,7 @@ class WasmFinder(importlib.abc.MetaPathFinder):
         self._others.clear()
 
     def _find_in_entry(self, entry: str, name: str,
-                       package: Optional[str]) -> Optional[Tuple[str, Reader]]:
+                       package: Optional[str]) -> Optional[Tuple[str, Optional[Reader]]]:
         directory = entry if os.path.isabs(entry) else os.path.abspath(entry or os.curdir)
         try:
             st = os.stat(directory)
@@ -167,7 +170,7 @@ class WasmFinder(importlib.abc.MetaPathFinder):
             return self._find_in_dir(directory, st.st_mtime_ns, name)
         return self._find_elsewhere(entry, name, package)
 
-    def _find_in_dir(self, directory: str, mtime: int, name: str) -> Optional[Tuple[str, Reader]]:
+    def _find_in_dir(self, directory: str, mtime: int, name: str) -> Optional[Tuple[str, Optional[Reader]]]:
         cached = self._dirs.get(directory)
         if cached is None or cached[0] != mtime:
             try:
@@ -179,7 +182,7 @@ class WasmFinder(importlib.abc.MetaPathFinder):
         if file_name is None:
             return None
         origin = os.path.join(directory, file_name)
-        return (origin, _file_reader(origin)) if os.path.isfile(origin) else None
+        return (origin, None) if os.path.isfile(origin) else None  # a plain file
 
     def _find_elsewhere(self, entry: str, name: str,
                         package: Optional[str]) -> Optional[Tuple[str, Reader]]:
@@ -235,7 +238,7 @@ def _regular_module_in(fullname: str, entries: List[str]) -> bool:
     return spec is not None and spec.origin is not None
 
 
-def _spec(fullname: str, origin: str, read: Reader) -> importlib.machinery.ModuleSpec:
+def _spec(fullname: str, origin: str, read: Optional[Reader]) -> importlib.machinery.ModuleSpec:
     from ._cache import cache_path_for
 
     spec = importlib.machinery.ModuleSpec(fullname, WasmLoader(fullname, origin, read), origin=origin)
@@ -252,6 +255,7 @@ class WasmLoader(importlib.abc.Loader):
     def __init__(self, fullname: str, path: str, read: Optional[Reader] = None) -> None:
         self.name = fullname
         self.path = path
+        self._read_file = read is None
         self._read = read or _file_reader(path)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
@@ -266,10 +270,21 @@ class WasmLoader(importlib.abc.Loader):
         if not isinstance(module, ComponentModule):
             raise ImportError(f"{self.path} is a component; it cannot be loaded into a plain module",
                               name=self.name, path=self.path)
-        wasm = self._read()
         cache_path = getattr(module, "__cached__", None) or _cache.cache_path_for(self.path)
-        compiled = _cache.load_compiled(wasm, source_path=self.path, cache_path=cache_path)
-        init_component_module(module, wasm, compiled)
+        world, compiled = _cache.load_component(self._source(), cache_path=cache_path)
+        init_component_module(module, world, compiled)
+
+    def _source(self) -> "_cache.Source":
+        """A plain file is keyed by a stat (a warm import never reads it); anything else
+        (a zip member, a resource) by a hash of its bytes."""
+        from . import _cache
+
+        if self._read_file:
+            try:
+                return _cache.Source.file(self.path)
+            except OSError as e:
+                raise ImportError(f"cannot read {self.path}: {e}", name=self.name, path=self.path) from None
+        return _cache.Source.data(self._read(), where=self.path, path=self.path)
 
     def get_filename(self, fullname: str) -> str:
         return self.path
