@@ -10,11 +10,16 @@ the size), copies it into a temporary directory as `bench_comp.wasm`, and times
 - cold: no cache file, so the import compiles the component and writes the cache;
 - warm: the cache file from the cold run is loaded and validated instead.
 
-Two kinds of run, each in fresh subprocesses: the whole `import` statement, which also pays
-the once-per-process setup (loading wasmtime, making its engine, importing the bindings
-modules, looking up wasmtime's version: together 50-70 ms here), and the same import with
-that setup done beforehand, which is the cost of the component itself. Prints medians and
-ratios; the target is warm >= 200x faster than cold.
+Three kinds of run, each in fresh subprocesses:
+
+- the whole `import` statement, which also pays the once-per-process setup (importing the
+  bindings modules, loading wasmtime's C library and making its engine);
+- the same import with that setup done beforehand: the cost of the component itself;
+- the import plus a first call, which also loads wasmtime-py's Python layer (an import
+  does not need it) and instantiates the component. For information: it shows what a
+  process pays before the component's first answer.
+
+Prints medians and ratios; the target is a warm import >= 200x faster than a cold one.
 """
 
 from __future__ import annotations
@@ -47,18 +52,20 @@ class Greet(exports.Greet):
         return "hello, " + name
 """
 
-# Runs in a fresh interpreter; prints seconds for the import statement alone.
+# Runs in a fresh interpreter; prints seconds for the import statement (and a first call).
 _CHILD = """
 import sys, time
 sys.path.insert(0, {directory!r})
 import wasm_import
 if {preload_engine!r}:  # the once-per-process setup
-    import wasm_import._component
+    import wasm_import._component, wasm_import._linking
     from wasm_import import _cache, _engine
-    _engine.engine()
-    _cache.engine_key()
+    _engine._engine_ptr()
+    _cache.engine_id()
 start = time.perf_counter()
 import {module}
+if {first_call!r}:
+    assert {module}.greet.hello("bench") == "hello, bench"
 print(time.perf_counter() - start)
 """
 
@@ -81,10 +88,11 @@ def build_component() -> Path:
     return out
 
 
-def time_import(directory: Path, *, preload_engine: bool) -> float:
-    """Seconds `import bench_comp` takes in a fresh interpreter."""
+def time_import(directory: Path, *, preload_engine: bool, first_call: bool = False) -> float:
+    """Seconds `import bench_comp` (and a first call) takes in a fresh interpreter."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    code = _CHILD.format(directory=str(directory), preload_engine=preload_engine, module=MODULE)
+    code = _CHILD.format(directory=str(directory), preload_engine=preload_engine, module=MODULE,
+                         first_call=first_call)
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                          capture_output=True, text=True).stdout
     return float(out.split()[-1])
@@ -94,14 +102,14 @@ def clear_cache(directory: Path) -> None:
     shutil.rmtree(directory / "__pycache__", ignore_errors=True)
 
 
-def measure(directory: Path, runs: int, *, preload_engine: bool) -> tuple[float, float]:
+def measure(directory: Path, runs: int, *, preload_engine: bool, first_call: bool = False) -> tuple[float, float]:
     """Median cold and warm import times, in seconds."""
     cold, warm = [], []
     for _ in range(runs):
         clear_cache(directory)
-        cold.append(time_import(directory, preload_engine=preload_engine))
+        cold.append(time_import(directory, preload_engine=preload_engine, first_call=first_call))
         for _ in range(3):
-            warm.append(time_import(directory, preload_engine=preload_engine))
+            warm.append(time_import(directory, preload_engine=preload_engine, first_call=first_call))
     return statistics.median(cold), statistics.median(warm)
 
 
@@ -121,6 +129,8 @@ def main() -> int:
         shutil.copyfile(wasm, directory / f"{MODULE}.wasm")
         report("import statement          ", *measure(directory, args.runs, preload_engine=False))
         report("after per-process setup   ", *measure(directory, args.runs, preload_engine=True))
+        report("import and a first call   ", *measure(directory, args.runs, preload_engine=False,
+                                                     first_call=True))
         cached = next((directory / "__pycache__").glob("*.cwasm"))
         print(f"cache file: {cached.name} ({cached.stat().st_size / 1e6:.1f} MB)")
     return 0
