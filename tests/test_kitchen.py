@@ -102,6 +102,7 @@ def test_returned_results_return_or_raise(echo):
     with pytest.raises(Err) as info:
         echo.parse_number("")
     assert info.value.value == echo.ParseError_EmptyInput()
+    assert "Raises: `wasm_import.Err(ParseError)`" in echo.parse_number.__doc__  # the variant's name
     assert echo.require_even(2) is None
     with pytest.raises(Err):
         echo.require_even(3)

@@ -334,10 +334,18 @@ def _docstring(func: w.Function, returns_result: bool, result: Optional[w.Type])
     if returns_result:
         kind = w.unalias(result) if result is not None else None
         err = kind.kind.err if isinstance(kind, w.TypeDef) and isinstance(kind.kind, w.Result) else None
-        err_ann = annotation(err) if err is not None else None
-        err_name = getattr(err_ann, "__name__", None) or (repr(err_ann) if err_ann is not None else "None")
+        err_name = _type_label(err)
         lines += ["", f"Raises: `wasm_import.Err({err_name})` when the component returns an error."]
     return "\n".join(lines)
+
+
+def _type_label(ty: Optional[w.Type]) -> str:
+    """How a docstring names a WIT type: a named type by its class name (a variant's
+    name, not the Union of its cases), anything else by its annotation."""
+    if isinstance(ty, w.TypeDef) and ty.name is not None:
+        return pascal(ty.name)
+    ann = annotation(ty) if ty is not None else None
+    return getattr(ann, "__name__", None) or (repr(ann) if ann is not None else "None")
 
 
 class _PlanBuilder:
