@@ -47,11 +47,12 @@ class _Instance:
     @property
     def poisoned(self) -> bool: ...
 
-def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None) -> _Instance:
+def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None) -> _Instance:
     """A new, independent instance. `imports` maps WIT import names to what satisfies
-    them; when omitted, the imports given to `link()` are used."""
-def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None) -> None:
-    """Choose the default instance's imports (and WASI grants). Takes effect for the
-    next default instance: the current one, if any, is discarded."""
+    them; `wasi` grants the sandbox; `limits` bounds each call (see `Limits`). What is
+    omitted comes from `link()`."""
+def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None) -> None:
+    """Choose the default instance's imports, WASI grants and limits. Takes effect for
+    the next default instance: the current one, if any, is discarded."""
 exports: _Exports
 wit: _w.wit.World

@@ -74,6 +74,7 @@ WAT_GUESTS: dict[str, Path] = {
     "counter": GUESTS_DIR / "counter" / "counter.wat",
     "relay": GUESTS_DIR / "relay" / "relay.wat",
     "stringcounter": GUESTS_DIR / "counter" / "stringcounter.wat",
+    "hostile": GUESTS_DIR / "hostile" / "hostile.wat",
 }
 
 

@@ -48,6 +48,13 @@ def twoborrows_wasm() -> Path:
     return _build.build_wat_guest("twoborrows")
 
 
+@pytest.fixture(scope="session")
+def hostile_wasm() -> Path:
+    """Hand-written component: `test:hostile/api` { spin (loops forever), count(n) (loops n
+    times), grow(pages) (memory.grow), pages() (memory.size) }, one page of memory."""
+    return _build.build_wat_guest("hostile")
+
+
 # ==== end of guest components =================================================================
 
 

@@ -54,6 +54,8 @@ EXPECTED_WIT: dict[str, list[str]] = {
     "counter": ["export test:state/counter;", "next: func() -> u32;"],
     "relay": ["import test:state/counter;", "export test:state/counter;", "next: func() -> u32;"],
     "stringcounter": ["export test:state/counter;", "next: func() -> bool;"],
+    "hostile": ["export test:hostile/api;", "spin: func();", "count: func(n: u32) -> u32;",
+                "grow: func(pages: u32) -> s32;", "pages: func() -> u32;"],
 }
 
 _FUNC_LINE = re.compile(r"^\s*((import |export )?[a-z0-9%-]+: (static )?func\(.*|constructor\(.*)$")

@@ -16,7 +16,8 @@ import os
 from typing import TYPE_CHECKING, Optional, Union
 
 from . import wit
-from ._errors import DecodeError, GuestExit, InstancePoisonedError, LinkError, Trap, WasmImportError
+from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, LinkError, Trap, WasmImportError
+from ._limits import Limits
 from ._hook import install, uninstall
 from ._values import Err, Ok, Result, Some
 from ._wasi import Dir, Wasi
@@ -31,6 +32,7 @@ __all__ = [
     "wit",
     "Wasi",
     "Dir",
+    "Limits",
     "Some",
     "Ok",
     "Err",
@@ -40,6 +42,7 @@ __all__ = [
     "LinkError",
     "Trap",
     "GuestExit",
+    "LimitExceeded",
     "InstancePoisonedError",
 ]
 

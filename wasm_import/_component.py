@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from . import _bindings as b
 from . import _engine as engine
+from ._limits import NO_LIMITS, Limits
 from ._wasi import DEFAULT_WASI, Wasi
 from ._wit_decode import decode
 
@@ -43,7 +44,7 @@ class ComponentInstance:
     """One instance of a component, with its own store. Made by `module.instantiate()`."""
 
     def __init__(self, module: "ComponentModule", imports: Optional[Mapping[str, Any]],
-                 wasi: Optional[Wasi]) -> None:
+                 wasi: Optional[Wasi], limits: Optional[Limits] = None) -> None:
         from ._linking import resolve_imports
 
         plan: b.ModulePlan = module.__wasm_plan__
@@ -51,7 +52,7 @@ class ComponentInstance:
         functions, resources = resolve_imports(plan, imports or {})
         self._engine = engine.EngineInstance(
             module.__wasm_compiled__, functions=functions, resources=resources,
-            wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi else None)
+            wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi else None, limits=limits or NO_LIMITS)
         self._engine.host_table = b.HostResourceTable()  # type: ignore[attr-defined]
         self._engine.user = self  # type: ignore[attr-defined]
         self._callers: Dict[int, Callable[..., Any]] = {}
@@ -140,21 +141,25 @@ class ComponentModule(types.ModuleType):
     __wasm_compiled__: engine.CompiledComponent
 
     def instantiate(self, imports: Optional[Mapping[str, Any]] = None, *,
-                    wasi: Optional[Wasi] = None) -> ComponentInstance:
+                    wasi: Optional[Wasi] = None, limits: Optional[Limits] = None) -> ComponentInstance:
         """A new, independent instance. `imports` maps WIT import names to what satisfies
-        them; when omitted, the imports given to `link()` are used."""
+        them; `wasi` grants the sandbox; `limits` bounds each call (see `Limits`). What is
+        omitted comes from `link()`."""
         linked = self.__dict__.get("__wasm_link__", {})
         if imports is None:
             imports = linked.get("imports")
         if wasi is None:
             wasi = linked.get("wasi")
-        return ComponentInstance(self, imports, wasi)
+        if limits is None:
+            limits = linked.get("limits")
+        return ComponentInstance(self, imports, wasi, limits)
 
-    def link(self, imports: Optional[Mapping[str, Any]] = None, *, wasi: Optional[Wasi] = None) -> None:
-        """Choose the default instance's imports (and WASI grants). Takes effect for the
-        next default instance: the current one, if any, is discarded."""
+    def link(self, imports: Optional[Mapping[str, Any]] = None, *, wasi: Optional[Wasi] = None,
+             limits: Optional[Limits] = None) -> None:
+        """Choose the default instance's imports, WASI grants and limits. Takes effect for
+        the next default instance: the current one, if any, is discarded."""
         with self.__wasm_lock__:
-            self.__dict__["__wasm_link__"] = {"imports": dict(imports or {}), "wasi": wasi}
+            self.__dict__["__wasm_link__"] = {"imports": dict(imports or {}), "wasi": wasi, "limits": limits}
             self.__dict__["__wasm_default__"] = None
 
     def _default_instance(self) -> ComponentInstance:

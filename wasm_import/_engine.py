@@ -20,12 +20,14 @@ import functools
 import os
 import tempfile
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import _engine_lib as _lib
-from ._errors import DecodeError, GuestExit, InstancePoisonedError, Trap
+from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, Trap
+from ._limits import NO_LIMITS, TICK, Limits
 from ._wasi import Wasi
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -215,7 +217,7 @@ class EngineInstance:
 
     def __init__(self, compiled: CompiledComponent, *, functions: Sequence[HostFunction],
                  resources: Sequence[HostResource], wasi: Optional[Wasi],
-                 define_unknown_as_traps: bool = False) -> None:
+                 limits: Limits = NO_LIMITS, define_unknown_as_traps: bool = False) -> None:
         import wasmtime
         import wasmtime.component as wc
 
@@ -228,8 +230,11 @@ class EngineInstance:
         self.user: Any = None  # the bindings-level instance this engine instance serves
         self.current_call: Optional[CallContext] = None
         self._store = wasmtime.Store(engine())
+        self.limits = limits
         self._store.set_fuel(_NO_LIMIT)
         self._store.set_epoch_deadline(_NO_LIMIT)
+        if limits.memory is not None:
+            self._store.set_limits(memory_size=limits.memory)
         linker = wc.Linker(engine())
         if wasi is not None:
             linker.add_wasip2()
@@ -238,9 +243,10 @@ class EngineInstance:
         if define_unknown_as_traps:
             linker.define_unknown_imports_as_traps(compiled.component)
         try:
-            self._instance = linker.instantiate(self._store, compiled.component)
+            with self.limited():
+                self._instance = linker.instantiate(self._store, compiled.component)
         except wasmtime.WasmtimeError as e:
-            raise _trap_from(e) from None
+            raise _trap_from(e, limits) from None
         self._component = compiled.component
         self.context = self._store._context()
         _live.add(self)
@@ -343,12 +349,42 @@ class EngineInstance:
     # -- resources ----------------------------------------------------------------------
 
     def drop_resource(self, handle: Any) -> None:
-        """Drop a guest resource handle (runs the guest destructor)."""
+        """Drop a guest resource handle (runs the guest destructor, within the limits)."""
+        import wasmtime
+
         with self.lock:
             if self.poisoned is not None:
                 handle._consume()  # the store is unusable; just release our reference
                 return
-            handle.drop(self._store)
+            try:
+                with self.limited():
+                    handle.drop(self._store)
+            except wasmtime.WasmtimeError as e:
+                trap = _trap_from(e, self.limits)
+                self.poisoned = str(trap)
+                raise trap from None
+
+    # -- limits -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def limited(self) -> Any:
+        """Arm the per-call limits (fuel, a timeout) for one entry into the guest."""
+        limits = self.limits
+        if not limits.per_call:
+            yield
+            return
+        if limits.fuel is not None:
+            self._store.set_fuel(limits.fuel)
+        if limits.timeout is None:
+            yield
+            return
+        _ticker.begin()
+        try:
+            self._store.set_epoch_deadline(_ticks(limits.timeout))
+            yield
+        finally:
+            _ticker.end()
+            self._store.set_epoch_deadline(_NO_LIMIT)
 
 
 # A host function is found by its key in this table; the key travels through wasmtime as
@@ -433,13 +469,54 @@ def host_rep(ptr: Any, cx: CallContext) -> int:
     return int(wc.ResourceAny._from_ptr(ptr).to_host(cx).rep)
 
 
+def _ticks(timeout: float) -> int:
+    """Epoch ticks that cover `timeout` seconds, counting the tick under way."""
+    return int(-(-timeout // TICK)) + 1
+
+
+class _EpochTicker:
+    """Advances the engine's epoch every TICK seconds while any timed call runs (and
+    sleeps otherwise). One thread per process, started on the first timed call."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._wake = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+
+    def begin(self) -> None:
+        with self._wake:
+            self._active += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wasm-import epoch ticker",
+                                                daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def end(self) -> None:
+        with self._wake:
+            self._active -= 1
+
+    def _run(self) -> None:
+        engine_ptr = _engine_ptr()
+        while True:
+            with self._wake:
+                while self._active == 0:
+                    self._wake.wait()
+            time.sleep(TICK)
+            _lib.increment_epoch(engine_ptr)
+
+
+_ticker = _EpochTicker()
+
+
 def _error_ptr(message: str) -> int:
     ptr = ffi().wasmtime_error_new(message.encode())
     return ctypes.cast(ptr, ctypes.c_void_p).value or 0
 
 
-def _trap_from(error: Exception) -> Exception:
-    """Turn a wasmtime error into Trap / GuestExit: the reason, and the wasm backtrace.
+def _trap_from(error: Exception, limits: Limits = NO_LIMITS) -> Exception:
+    """Turn a wasmtime error into Trap / GuestExit / LimitExceeded: the reason, and the
+    wasm backtrace.
 
     wasmtime writes "error while executing at wasm backtrace:\n  0: ...\n\nCaused by:\n
     <reason>" (either part may be missing).
@@ -454,12 +531,34 @@ def _trap_from(error: Exception) -> Exception:
         trace = "wasm backtrace:" + frames.rstrip()
         head = before.replace("error while executing at", "").strip()
     reason = " ".join(cause.split()) if cause else head
+    limit = _limit_hit(text, limits)
+    if limit is not None:
+        return LimitExceeded(limit, _LIMIT_MESSAGES[limit].format(limits=limits, reason=reason or text), trace)
     return Trap(reason or text, trace)
+
+
+_LIMIT_MESSAGES = {
+    "timeout": "the call ran longer than its timeout of {limits.timeout} s ({reason})",
+    "fuel": "the call used up its fuel of {limits.fuel} units ({reason})",
+    "memory": "the instance needs more memory than its limit of {limits.memory} bytes ({reason})",
+}
+
+
+def _limit_hit(text: str, limits: Limits) -> Optional[str]:
+    """Which limit (if any) wasmtime's error text says was hit."""
+    if limits.timeout is not None and "wasm trap: interrupt" in text:
+        return "timeout"
+    if limits.fuel is not None and "all fuel consumed" in text:
+        return "fuel"
+    if limits.memory is not None and "exceeds memory limits" in text:
+        return "memory"
+    return None
 
 
 def export_invoker(instance: EngineInstance, func: Any) -> Callable[[Any, int, Any, int, CallContext], None]:
     """A function calling export `func` with lowered params, bound once so a call does no
-    lookups. It raises what a host function raised (unchanged), or Trap."""
+    lookups, within the instance's per-call limits. It raises what a host function raised
+    (unchanged), or Trap (LimitExceeded when a limit was hit)."""
     from wasmtime import _bindings
 
     raw_call = _bindings._wasmtime_component_func_call  # the bare ctypes function
@@ -476,7 +575,15 @@ def export_invoker(instance: EngineInstance, func: Any) -> Callable[[Any, int, A
         if err:
             _raise_call_error(instance, err, cx)
 
-    return invoke
+    if not instance.limits.per_call:
+        return invoke
+    limited = instance.limited
+
+    def invoke_limited(params: Any, nparams: int, result: Any, nresults: int, cx: CallContext) -> None:
+        with limited():
+            invoke(params, nparams, result, nresults, cx)
+
+    return invoke_limited
 
 
 def _raise_call_error(instance: EngineInstance, err: Any, cx: CallContext) -> None:
@@ -487,6 +594,6 @@ def _raise_call_error(instance: EngineInstance, err: Any, cx: CallContext) -> No
         exc, cx.exception = cx.exception, None
         instance.poisoned = f"a host function raised {type(exc).__name__}"
         raise exc
-    trap = _trap_from(error)
+    trap = _trap_from(error, instance.limits)
     instance.poisoned = trap.message if isinstance(trap, Trap) else str(trap)
     raise trap

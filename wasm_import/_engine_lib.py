@@ -1,7 +1,7 @@
 """wasmtime's C library, called directly for the few things an import needs.
 
 An import makes the engine and loads compiled code (a cache hit), or compiles and
-serializes (a miss). None of that needs wasmtime-py's Python layer, whose import costs
+serializes (a miss); the timeout ticker advances the engine's epoch. None of that needs wasmtime-py's Python layer, whose import costs
 about 18 ms, most of a warm import's budget. So these calls go straight to the C library
 that the `wasmtime` wheel ships, through prototypes declared here, and `_engine` hands
 the resulting pointers to wasmtime-py only when an instance is made.
@@ -21,7 +21,7 @@ import sys
 from typing import Any, Iterable, Tuple
 
 __all__ = ["WasmtimeError", "new_engine", "compile_component", "deserialize", "deserialize_file",
-           "serialize", "delete_component"]
+           "serialize", "delete_component", "increment_epoch"]
 
 _ptr = ctypes.c_void_p
 
@@ -74,6 +74,7 @@ def _lib() -> Any:
     _declare(lib, "wasm_byte_vec_delete", None, [ctypes.POINTER(_ByteVec)])
     _declare(lib, "wasmtime_error_message", None, [_ptr, ctypes.POINTER(_ByteVec)])
     _declare(lib, "wasmtime_error_delete", None, [_ptr])
+    _declare(lib, "wasmtime_engine_increment_epoch", None, [_ptr])
     return lib
 
 
@@ -142,3 +143,8 @@ def serialize(component: int) -> bytes:
 
 def delete_component(component: int) -> None:
     _lib().wasmtime_component_delete(component)
+
+
+def increment_epoch(engine: int) -> None:
+    """Advance the engine's epoch by one (stores past their deadline then trap)."""
+    _lib().wasmtime_engine_increment_epoch(engine)

@@ -5,7 +5,8 @@
     │   ├── DecodeError            the bytes are not a (supported) component; names the byte offset
     │   ├── LinkError              imports missing or mismatched; lists each with its WIT signature
     │   ├── Trap                   the guest trapped; carries the wasm backtrace
-    │   │   └── GuestExit          the guest called WASI exit; carries the status code
+    │   │   ├── GuestExit          the guest called WASI exit; carries the status code
+    │   │   └── LimitExceeded      a call ran out of time or fuel (or memory, at instantiation)
     │   └── InstancePoisonedError  a call on an instance that trapped before
     └── Err                        the error case of a WIT `result` (a value, see `wasm_import.Err`)
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "InstancePoisonedError"]
+__all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "LimitExceeded",
+           "InstancePoisonedError"]
 
 
 class WasmImportError(Exception):
@@ -62,3 +64,11 @@ class GuestExit(Trap):
     def __init__(self, code: int) -> None:
         self.code = code
         super().__init__(f"the guest exited with status {code}")
+
+
+class LimitExceeded(Trap):
+    """A call hit one of its instance's `Limits`: `limit` is "timeout", "fuel" or "memory"."""
+
+    def __init__(self, limit: str, message: str, trace: str = "") -> None:
+        self.limit = limit
+        super().__init__(message, trace)
