@@ -528,8 +528,8 @@ def build_plan(world: w.World, module_name: str) -> ModulePlan:
 def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..., Any]:
     """A function calling `raw_func` on `instance`'s engine instance with `plan`'s converters.
 
-    Everything is bound here, once: the converters, the invoker, and a params/result buffer
-    reused by every call that is not re-entrant (a nested call allocates its own).
+    Everything is bound here, once: the converters, the invoker, and the buffers and call
+    context reused by every call that is not re-entrant (a nested call makes its own).
     """
     from . import _engine_values as ev
 
@@ -539,6 +539,7 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     owning = tuple(i for i, c in enumerate(plan.params) if c.owns_memory)
     lift = plan.result.lift if plan.result is not None else None
     free_result = plan.result is not None and plan.result.owns_memory
+    nresults = 0 if lift is None else 1
     ParamArray = Val * max(nparams, 1)
     eng = instance._engine
     invoke = engine.export_invoker(eng, raw_func)
@@ -547,7 +548,9 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     byref = ctypes.byref
     lock = eng.lock
     context = eng.context
-    shared = [ParamArray(), Val()]
+    shared_params, shared_result = ParamArray(), Val()
+    shared_result_ref = byref(shared_result)
+    shared_cx = CallContext(context, eng)
     busy = [False]
     too_many = (f"{plan.qualname}() takes {nparams} argument{'s' * (nparams != 1)} "
                 f"({', '.join(plan.param_names)}), got {{}}")
@@ -558,24 +561,22 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
         with lock:
             if eng.poisoned is not None:
                 eng.check_usable()
-            cx = CallContext(context, eng)
-            if busy[0]:
+            if busy[0]:  # re-entered (a host function called back in): fresh buffers
                 params, result = ParamArray(), Val()
+                result_ref, cx = byref(result), CallContext(context, eng)
             else:
-                params, result = shared
                 busy[0] = True
-            lowered = 0
+                params, result, result_ref, cx = shared_params, shared_result, shared_result_ref, shared_cx
+            i = -1  # the last parameter lowering started on
             try:
-                for i in range(nparams):
-                    try:
+                try:
+                    for i in range(nparams):
                         lowers[i](args[i], params[i], cx)
-                    except (TypeError, ValueError) as e:
-                        raise type(e)(f"{plan.describe_param(i)}: {e}") from None
-                    lowered = i + 1
+                except (TypeError, ValueError) as e:
+                    raise type(e)(f"{plan.describe_param(i)}: {e}") from None
+                invoke(params, nparams, result_ref if nresults else None, nresults, cx)
                 if lift is None:
-                    invoke(params, nparams, None, 0, cx)
                     return None
-                invoke(params, nparams, byref(result), 1, cx)
                 try:
                     return lift(result, cx)
                 finally:
@@ -584,13 +585,16 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
             finally:
                 # Free what the params own (wasmtime copied what it needed), including a
                 # half-lowered one; zeroed storage reads as `bool false` and owns nothing.
-                for i in owning:
-                    if i <= lowered:
-                        free(params[i])
-                if params is shared[0]:
+                for j in owning:
+                    if j <= i:
+                        free(params[j])
+                if cx.borrows:
+                    for release in cx.borrows:
+                        release()
+                    cx.borrows.clear()
+                cx.exception = None
+                if cx is shared_cx:
                     busy[0] = False
-                for release in cx.borrows:
-                    release()
 
     return call
 
