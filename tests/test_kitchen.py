@@ -166,8 +166,15 @@ def test_argument_errors_are_raised_before_entering_wasm(kitchen):
         inst.echo.echo_string_list(["a", 2])
     with pytest.raises(TypeError, match="TrafficLight"):
         inst.echo.echo_enum("red")
+    # all-scalar parameters are checked and packed in one go; errors still name the parameter
+    with pytest.raises(TypeError, match=r"add\(\): parameter 'b' \(s32\): expected s32 .*got str"):
+        inst.add(1, "2")
+    with pytest.raises(ValueError, match=r"add\(\): parameter 'a' \(s32\): .*2147483648: out of range"):
+        inst.add(2**31, 0)
+    with pytest.raises(TypeError, match=r"parameter 'b' \(s32\)"):
+        inst.add(1, True + 0.5)
     assert not inst.poisoned
-    assert inst.add(2, 3) == 5
+    assert inst.add(2, 3) == 5 and inst.add(-(2**31), 2**31 - 1) == -1
 
 
 def test_trap_poisons_instance_and_default_is_recreated(kitchen):

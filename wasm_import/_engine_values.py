@@ -73,15 +73,20 @@ Lift = Callable[[Any, Any], Any]
 
 class Converter:
     """`lower` and `lift` for one WIT type. `owns_memory` is False for scalars, whose C
-    values hold nothing to free (the call path skips freeing them)."""
+    values hold nothing to free (the call path skips freeing them). A scalar also has
+    `packed`: its `struct` code, its value kind, and a `check` that validates a Python
+    value (raising as `lower` would) and returns what to pack, so that a caller whose
+    parameters are all scalars can write them with one `struct.pack_into`."""
 
-    __slots__ = ("lower", "lift", "wit", "owns_memory")
+    __slots__ = ("lower", "lift", "wit", "owns_memory", "packed")
 
-    def __init__(self, lower: Lower, lift: Lift, wit: str, owns_memory: bool = True) -> None:
+    def __init__(self, lower: Lower, lift: Lift, wit: str, owns_memory: bool = True,
+                 packed: Optional[Tuple[str, int, Callable[[Any], Any]]] = None) -> None:
         self.lower = lower
         self.lift = lift
         self.wit = wit
         self.owns_memory = owns_memory
+        self.packed = packed
 
 
 def free_val(cval: Any) -> None:
@@ -144,31 +149,39 @@ def _int_converter(kind: int, field: str, bits: int, signed: bool) -> Converter:
     name = f"{'s' if signed else 'u'}{bits}"
     expected = f"{name} (an int in {lo}..{hi})"
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def check(v: Any) -> int:
         if not isinstance(v, int):
             raise _wrong(expected, v)
         if not lo <= v <= hi:
             raise ValueError(f"expected {expected}, got {v}: out of range")
+        return v
+
+    def lower(v: Any, c: Any, cx: Any) -> None:
         c.kind = kind
-        setattr(c.of, field, v)
+        setattr(c.of, field, check(v))
 
     def lift(c: Any, cx: Any) -> int:
         return getattr(c.of, field)  # type: ignore[no-any-return]
 
-    return Converter(lower, lift, name, owns_memory=False)
+    code = {8: "b", 16: "h", 32: "i", 64: "q"}[bits]
+    return Converter(lower, lift, name, owns_memory=False,
+                     packed=(code if signed else code.upper(), kind, check))
 
 
 def _bool_converter() -> Converter:
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def check(v: Any) -> bool:
         if v is not True and v is not False:
             raise _wrong("bool", v)
+        return v  # type: ignore[no-any-return]
+
+    def lower(v: Any, c: Any, cx: Any) -> None:
         c.kind = K_BOOL
-        c.of.boolean = v
+        c.of.boolean = check(v)
 
     def lift(c: Any, cx: Any) -> bool:
         return bool(c.of.boolean)
 
-    return Converter(lower, lift, "bool", owns_memory=False)
+    return Converter(lower, lift, "bool", owns_memory=False, packed=("?", K_BOOL, check))
 
 
 def _float_converter(bits: int) -> Converter:
