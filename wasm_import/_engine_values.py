@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 
+from wasmtime import _bindings as _raw_bindings
 from wasmtime import _ffi as ffi
 
 from . import _wit_model as w
@@ -44,12 +45,22 @@ K_F32, K_F64, K_CHAR, K_STRING, K_LIST, K_RECORD, K_TUPLE = range(9, 16)
 K_VARIANT, K_ENUM, K_OPTION, K_RESULT, K_FLAGS, K_RESOURCE = range(16, 22)
 
 _byref = ctypes.byref
-_memmove = ctypes.memmove
 _memset = ctypes.memset
 _string_at = ctypes.string_at
-_val_new = ffi.wasmtime_component_val_new
-_val_delete = ffi.wasmtime_component_val_delete
-_vec_new_uninit = ffi.wasm_byte_vec_new_uninitialized
+
+
+def _c(name: str) -> Any:
+    """wasmtime's C function `name` with its argument types, without wasmtime-py's
+    Python wrapper around it (one Python call less on every value)."""
+    return getattr(_raw_bindings, "_" + name)
+
+
+_val_new = _c("wasmtime_component_val_new")
+_val_delete = _c("wasmtime_component_val_delete")
+_vallist_new_uninit = _c("wasmtime_component_vallist_new_uninit")
+# wasm_byte_vec_new(out, size, data) with `data` taken straight from a bytes object.
+_vec_new = ctypes.CFUNCTYPE(None, ctypes.POINTER(ffi.wasm_byte_vec_t), ctypes.c_size_t, ctypes.c_char_p)(
+    ctypes.cast(ffi.dll.wasm_byte_vec_new, ctypes.c_void_p).value)
 
 
 class CallContext(Protocol):
@@ -113,9 +124,8 @@ def _in(where: str, e: Exception) -> Exception:
 
 
 def _write_name(vec: Any, encoded: bytes) -> None:
-    _vec_new_uninit(_byref(vec), len(encoded))
-    if encoded:
-        _memmove(vec.data, encoded, len(encoded))
+    """Fill a `wasm_name_t` with a copy of `encoded` (wasmtime owns and frees it)."""
+    _vec_new(_byref(vec), len(encoded), encoded)
 
 
 def _read_bytes(vec: Any) -> bytes:
@@ -252,7 +262,7 @@ def _bytes_converter(wit: str) -> Converter:
         data = bytes(v)
         n = len(data)
         c.kind = K_LIST
-        ffi.wasmtime_component_vallist_new_uninit(_byref(c.of.list), n)
+        _vallist_new_uninit(_byref(c.of.list), n)
         if n:
             # Write the 32-byte values in place: zero them, then set every kind byte and
             # every payload byte with two strided slice assignments (C speed).
@@ -285,7 +295,7 @@ def _kind_bytes(n: int) -> bytes:
 
 def _list_converter(element: Converter, wit: str) -> Converter:
     lower_el, lift_el = element.lower, element.lift
-    new_uninit = ffi.wasmtime_component_vallist_new_uninit
+    new_uninit = _c("wasmtime_component_vallist_new_uninit")
 
     def lower(v: Any, c: Any, cx: Any) -> None:
         if not isinstance(v, (list, tuple)):
@@ -309,7 +319,7 @@ def _tuple_converter(elements: Tuple[Converter, ...], wit: str) -> Converter:
     lowers = tuple(e.lower for e in elements)
     lifts = tuple(e.lift for e in elements)
     n = len(elements)
-    new_uninit = ffi.wasmtime_component_valtuple_new_uninit
+    new_uninit = _c("wasmtime_component_valtuple_new_uninit")
 
     def lower(v: Any, c: Any, cx: Any) -> None:
         if not isinstance(v, (tuple, list)) or len(v) != n:
@@ -339,7 +349,7 @@ def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) 
     wit = td.name or "record"
     plan = tuple((snake(name), name.encode(), conv.lower, conv.lift) for name, conv in fields)
     n = len(plan)
-    new_uninit = ffi.wasmtime_component_valrecord_new_uninit
+    new_uninit = _c("wasmtime_component_valrecord_new_uninit")
 
     def lower(v: Any, c: Any, cx: Any) -> None:
         if v.__class__ is not cls and not hasattr(v, "__dataclass_fields__"):
@@ -426,7 +436,7 @@ def _flags_converter(td: w.TypeDef) -> Converter:
     assert isinstance(td.kind, w.Flags)
     names = [(1 << i, flag.name.encode()) for i, flag in enumerate(td.kind.flags)]
     from_name = {name: bit for bit, name in names}
-    new_uninit = ffi.wasmtime_component_valflags_new_uninit
+    new_uninit = _c("wasmtime_component_valflags_new_uninit")
     name_size = ctypes.sizeof(ffi.wasm_name_t)
 
     def lower(v: Any, c: Any, cx: Any) -> None:
