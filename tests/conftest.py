@@ -51,7 +51,8 @@ def twoborrows_wasm() -> Path:
 @pytest.fixture(scope="session")
 def hostile_wasm() -> Path:
     """Hand-written component: `test:hostile/api` { spin (loops forever), count(n) (loops n
-    times), grow(pages) (memory.grow), pages() (memory.size) }, one page of memory."""
+    times), grow(pages) (memory.grow), pages() (memory.size), recurse, out-of-bounds,
+    bad-string (not UTF-8), huge-list (longer than memory) }, one page of memory."""
     return _build.build_wat_guest("hostile")
 
 

@@ -55,7 +55,9 @@ EXPECTED_WIT: dict[str, list[str]] = {
     "relay": ["import test:state/counter;", "export test:state/counter;", "next: func() -> u32;"],
     "stringcounter": ["export test:state/counter;", "next: func() -> bool;"],
     "hostile": ["export test:hostile/api;", "spin: func();", "count: func(n: u32) -> u32;",
-                "grow: func(pages: u32) -> s32;", "pages: func() -> u32;"],
+                "grow: func(pages: u32) -> s32;", "pages: func() -> u32;", "recurse: func();",
+                "out-of-bounds: func() -> u32;", "bad-string: func() -> string;",
+                "huge-list: func() -> list<u8>;"],
 }
 
 _FUNC_LINE = re.compile(r"^\s*((import |export )?[a-z0-9%-]+: (static )?func\(.*|constructor\(.*)$")

@@ -530,11 +530,21 @@ def _trap_from(error: Exception, limits: Limits = NO_LIMITS) -> Exception:
         before, _, frames = head.partition("wasm backtrace:")
         trace = "wasm backtrace:" + frames.rstrip()
         head = before.replace("error while executing at", "").strip()
-    reason = " ".join(cause.split()) if cause else head
+    reason = _cause_text(cause) if cause else head
     limit = _limit_hit(text, limits)
     if limit is not None:
         return LimitExceeded(limit, _LIMIT_MESSAGES[limit].format(limits=limits, reason=reason or text), trace)
     return Trap(reason or text, trace)
+
+
+def _cause_text(cause: str) -> str:
+    """wasmtime's "Caused by" chain as one line: a numbered chain (`0: context`, `1: root`)
+    reads root first, its context in parentheses."""
+    lines = [line.strip() for line in cause.strip().splitlines() if line.strip()]
+    numbered = [line.partition(": ")[2] for line in lines if line.partition(": ")[0].isdigit()]
+    if len(numbered) > 1 and len(numbered) == len(lines):
+        return f"{numbered[-1]} ({'; '.join(numbered[:-1])})"
+    return " ".join(" ".join(lines).split())
 
 
 _LIMIT_MESSAGES = {
