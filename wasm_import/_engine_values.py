@@ -24,6 +24,7 @@ wasmtime's C structures.
 from __future__ import annotations
 
 import ctypes
+import struct
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 
 from wasmtime import _bindings as _raw_bindings
@@ -80,6 +81,30 @@ class ResourceCodec(Protocol):
 
 Lower = Callable[[Any, Any, Any], None]
 Lift = Callable[[Any, Any], Any]
+# read(buffer, offset, cx): the value stored at `offset` in `buffer` (a Val, or C memory
+# seen through `_at`), read with `struct` instead of one ctypes object per field.
+Read = Callable[[Any, int, Any], Any]
+
+_P = PAYLOAD_OFFSET
+_SIZE_PTR = struct.Struct("<QQ")  # {size, data}: names, strings, lists, records, tuples, flags
+_PTR = struct.Struct("<Q")
+_VARIANT = struct.Struct("<QQQ")  # discriminant name {size, data}, payload pointer
+_RESULT = struct.Struct(f"<?{ffi.wasmtime_component_valresult_t.val.offset - 1}xQ")  # is_ok, payload pointer
+_ENTRY_SIZE = ctypes.sizeof(ffi.wasmtime_component_valrecord_entry_t)
+_ENTRY_VAL = ffi.wasmtime_component_valrecord_entry_t.val.offset
+_NAME_SIZE = ctypes.sizeof(ffi.wasm_name_t)
+assert _SIZE_PTR.size == ctypes.sizeof(ffi.wasm_name_t) == ctypes.sizeof(ffi.wasmtime_component_vallist_t)
+assert ffi.wasmtime_component_valvariant_t.val.offset == 16
+
+
+def _at(ptr: int, size: int) -> Any:
+    """`size` bytes of C memory at `ptr`, as a buffer `struct` can read."""
+    return (ctypes.c_char * size).from_address(ptr)
+
+
+def _read_name(buf: Any, off: int) -> bytes:
+    size, ptr = _SIZE_PTR.unpack_from(buf, off)
+    return _string_at(ptr, size) if size else b""
 
 
 class Converter:
@@ -89,12 +114,21 @@ class Converter:
     value (raising as `lower` would) and returns what to pack, so that a caller whose
     parameters are all scalars can write them with one `struct.pack_into`."""
 
-    __slots__ = ("lower", "lift", "wit", "owns_memory", "packed")
+    __slots__ = ("lower", "lift", "read", "wit", "owns_memory", "packed")
 
-    def __init__(self, lower: Lower, lift: Lift, wit: str, owns_memory: bool = True,
-                 packed: Optional[Tuple[str, int, Callable[[Any], Any]]] = None) -> None:
+    def __init__(self, lower: Lower, lift: Optional[Lift], wit: str, owns_memory: bool = True,
+                 packed: Optional[Tuple[str, int, Callable[[Any], Any]]] = None,
+                 read: Optional[Read] = None) -> None:
+        if read is not None and lift is None:
+            def lift(c: Any, cx: Any) -> Any:
+                return read(c, 0, cx)
+        elif read is None and lift is not None:
+            def read(buf: Any, off: int, cx: Any) -> Any:
+                return lift(Val.from_buffer(buf, off), cx)  # type: ignore[misc]
+        assert lift is not None and read is not None
         self.lower = lower
         self.lift = lift
+        self.read = read
         self.wit = wit
         self.owns_memory = owns_memory
         self.packed = packed
@@ -126,11 +160,6 @@ def _in(where: str, e: Exception) -> Exception:
 def _write_name(vec: Any, encoded: bytes) -> None:
     """Fill a `wasm_name_t` with a copy of `encoded` (wasmtime owns and frees it)."""
     _vec_new(_byref(vec), len(encoded), encoded)
-
-
-def _read_bytes(vec: Any) -> bytes:
-    size = vec.size
-    return _string_at(vec.data, size) if size else b""
 
 
 def _alloc_vals(holder: Any, count: int, new_uninit: Callable[..., None], stride: int) -> Any:
@@ -170,12 +199,14 @@ def _int_converter(kind: int, field: str, bits: int, signed: bool) -> Converter:
         c.kind = kind
         setattr(c.of, field, check(v))
 
-    def lift(c: Any, cx: Any) -> int:
-        return getattr(c.of, field)  # type: ignore[no-any-return]
-
     code = {8: "b", 16: "h", 32: "i", 64: "q"}[bits]
-    return Converter(lower, lift, name, owns_memory=False,
-                     packed=(code if signed else code.upper(), kind, check))
+    code = code if signed else code.upper()
+    unpack = struct.Struct("<" + code).unpack_from
+
+    def read(buf: Any, off: int, cx: Any) -> int:
+        return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
+
+    return Converter(lower, None, name, owns_memory=False, packed=(code, kind, check), read=read)
 
 
 def _bool_converter() -> Converter:
@@ -188,10 +219,12 @@ def _bool_converter() -> Converter:
         c.kind = K_BOOL
         c.of.boolean = check(v)
 
-    def lift(c: Any, cx: Any) -> bool:
-        return bool(c.of.boolean)
+    unpack = struct.Struct("<?").unpack_from
 
-    return Converter(lower, lift, "bool", owns_memory=False, packed=("?", K_BOOL, check))
+    def read(buf: Any, off: int, cx: Any) -> bool:
+        return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
+
+    return Converter(lower, None, "bool", owns_memory=False, packed=("?", K_BOOL, check), read=read)
 
 
 def _float_converter(bits: int) -> Converter:
@@ -206,10 +239,12 @@ def _float_converter(bits: int) -> Converter:
         except OverflowError:
             raise ValueError(f"expected {field}, got {v}: too large for a float") from None
 
-    def lift(c: Any, cx: Any) -> float:
-        return float(getattr(c.of, field))
+    unpack = struct.Struct("<f" if bits == 32 else "<d").unpack_from
 
-    return Converter(lower, lift, field, owns_memory=False)
+    def read(buf: Any, off: int, cx: Any) -> float:
+        return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
+
+    return Converter(lower, None, field, owns_memory=False, read=read)
 
 
 def _char_converter() -> Converter:
@@ -222,10 +257,12 @@ def _char_converter() -> Converter:
         c.kind = K_CHAR
         c.of.character = code
 
-    def lift(c: Any, cx: Any) -> str:
-        return chr(c.of.character)
+    unpack = struct.Struct("<I").unpack_from
 
-    return Converter(lower, lift, "char", owns_memory=False)
+    def read(buf: Any, off: int, cx: Any) -> str:
+        return chr(unpack(buf, off + _P)[0])
+
+    return Converter(lower, None, "char", owns_memory=False, read=read)
 
 
 def _encode_str(v: Any) -> bytes:
@@ -244,10 +281,11 @@ def _string_converter() -> Converter:
         c.kind = K_STRING
         _write_name(c.of.string, encoded)
 
-    def lift(c: Any, cx: Any) -> str:
-        return _read_bytes(c.of.string).decode("utf-8")
+    def read(buf: Any, off: int, cx: Any) -> str:
+        size, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
+        return _string_at(ptr, size).decode("utf-8") if size else ""
 
-    return Converter(lower, lift, "string")
+    return Converter(lower, None, "string", read=read)
 
 
 # -- lists --------------------------------------------------------------------------------------
@@ -272,14 +310,13 @@ def _bytes_converter(wit: str) -> Converter:
             view[0::VAL_SIZE] = _kind_bytes(n)
             view[PAYLOAD_OFFSET::VAL_SIZE] = data
 
-    def lift(c: Any, cx: Any) -> bytes:
-        n = c.of.list.size
+    def read(buf: Any, off: int, cx: Any) -> bytes:
+        n, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
         if not n:
             return b""
-        view = memoryview((ctypes.c_char * (n * VAL_SIZE)).from_address(_address(c.of.list.data)))
-        return view.cast("B")[PAYLOAD_OFFSET::VAL_SIZE].tobytes()
+        return memoryview(_at(ptr, n * VAL_SIZE)).cast("B")[PAYLOAD_OFFSET::VAL_SIZE].tobytes()
 
-    return Converter(lower, lift, wit)
+    return Converter(lower, None, wit, read=read)
 
 
 def _address(ptr: Any) -> int:
@@ -294,7 +331,7 @@ def _kind_bytes(n: int) -> bytes:
 
 
 def _list_converter(element: Converter, wit: str) -> Converter:
-    lower_el, lift_el = element.lower, element.lift
+    lower_el, read_el = element.lower, element.read
     new_uninit = _c("wasmtime_component_vallist_new_uninit")
 
     def lower(v: Any, c: Any, cx: Any) -> None:
@@ -308,16 +345,19 @@ def _list_converter(element: Converter, wit: str) -> Converter:
             except (TypeError, ValueError) as e:
                 raise _in(f"item {i}", e) from None
 
-    def lift(c: Any, cx: Any) -> list:  # type: ignore[type-arg]
-        data = c.of.list.data
-        return [lift_el(data[i], cx) for i in range(c.of.list.size)]
+    def read(buf: Any, off: int, cx: Any) -> list:  # type: ignore[type-arg]
+        n, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
+        if not n:
+            return []
+        items = _at(ptr, n * VAL_SIZE)
+        return [read_el(items, i * VAL_SIZE, cx) for i in range(n)]
 
-    return Converter(lower, lift, wit)
+    return Converter(lower, None, wit, read=read)
 
 
 def _tuple_converter(elements: Tuple[Converter, ...], wit: str) -> Converter:
     lowers = tuple(e.lower for e in elements)
-    lifts = tuple(e.lift for e in elements)
+    reads = tuple(e.read for e in elements)
     n = len(elements)
     new_uninit = _c("wasmtime_component_valtuple_new_uninit")
 
@@ -332,11 +372,12 @@ def _tuple_converter(elements: Tuple[Converter, ...], wit: str) -> Converter:
             except (TypeError, ValueError) as e:
                 raise _in(f"tuple item {i}", e) from None
 
-    def lift(c: Any, cx: Any) -> tuple:  # type: ignore[type-arg]
-        data = c.of.tuple.data
-        return tuple(lifts[i](data[i], cx) for i in range(n))
+    def read(buf: Any, off: int, cx: Any) -> tuple:  # type: ignore[type-arg]
+        size, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
+        items = _at(ptr, max(size, 1) * VAL_SIZE)
+        return tuple(reads[i](items, i * VAL_SIZE, cx) for i in range(n))
 
-    return Converter(lower, lift, wit)
+    return Converter(lower, None, wit, read=read)
 
 
 # -- records, variants, enums, flags --------------------------------------------------------------
@@ -347,7 +388,7 @@ _RECORD_ENTRY_SIZE = ctypes.sizeof(ffi.wasmtime_component_valrecord_entry_t)
 def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) -> Converter:
     cls = class_for(td)
     wit = td.name or "record"
-    plan = tuple((snake(name), name.encode(), conv.lower, conv.lift) for name, conv in fields)
+    plan = tuple((snake(name), name.encode(), conv.lower) for name, conv in fields)
     n = len(plan)
     new_uninit = _c("wasmtime_component_valrecord_new_uninit")
 
@@ -356,7 +397,7 @@ def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) 
             raise _wrong(f"record {wit} ({cls.__name__})", v)
         c.kind = K_RECORD
         data = _alloc_vals(c.of.record, n, new_uninit, _RECORD_ENTRY_SIZE)
-        for i, (attr, wit_name, lower_field, _) in enumerate(plan):
+        for i, (attr, wit_name, lower_field) in enumerate(plan):
             entry = data[i]
             _write_name(entry.name, wit_name)
             try:
@@ -369,21 +410,24 @@ def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) 
             except (TypeError, ValueError) as e:
                 raise _in(f"field {attr!r} of {cls.__name__}", e) from None
 
-    def lift(c: Any, cx: Any) -> Any:
-        data = c.of.record.data
-        return cls(*[plan[i][3](data[i].val, cx) for i in range(n)])
+    reads = tuple(conv.read for _, conv in fields)
 
-    return Converter(lower, lift, wit)
+    def read(buf: Any, off: int, cx: Any) -> Any:
+        size, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
+        entries = _at(ptr, max(size, 1) * _ENTRY_SIZE)
+        return cls(*[reads[i](entries, i * _ENTRY_SIZE + _ENTRY_VAL, cx) for i in range(n)])
+
+    return Converter(lower, None, wit, read=read)
 
 
 def _variant_converter(td: w.TypeDef, payloads: Tuple[Optional[Converter], ...]) -> Converter:
     info = variant_classes(td)
     wit = td.name or "variant"
     by_class: Dict[type, Tuple[bytes, Optional[Lower]]] = {}
-    by_name: Dict[bytes, Tuple[type, Optional[Lift]]] = {}
+    by_name: Dict[bytes, Tuple[type, Optional[Read]]] = {}
     for (case_name, cls, _), payload in zip(info.cases, payloads):
         by_class[cls] = (case_name.encode(), payload.lower if payload else None)
-        by_name[case_name.encode()] = (cls, payload.lift if payload else None)
+        by_name[case_name.encode()] = (cls, payload.read if payload else None)
     expected = " | ".join(cls.__name__ for _, cls, _ in info.cases)
 
     def lower(v: Any, c: Any, cx: Any) -> None:
@@ -400,13 +444,14 @@ def _variant_converter(td: w.TypeDef, payloads: Tuple[Optional[Converter], ...])
             except (TypeError, ValueError) as e:
                 raise _in(f"{v.__class__.__name__}.value", e) from None
 
-    def lift(c: Any, cx: Any) -> Any:
-        cls, lift_payload = by_name[_read_bytes(c.of.variant.discriminant)]
-        if lift_payload is None:
+    def read(buf: Any, off: int, cx: Any) -> Any:
+        size, name, payload = _VARIANT.unpack_from(buf, off + _P)
+        cls, read_payload = by_name[_string_at(name, size)]
+        if read_payload is None:
             return cls()
-        return cls(lift_payload(c.of.variant.val.contents, cx))
+        return cls(read_payload(_at(payload, VAL_SIZE), 0, cx))
 
-    return Converter(lower, lift, wit)
+    return Converter(lower, None, wit, read=read)
 
 
 def _enum_converter(td: w.TypeDef) -> Converter:
@@ -424,10 +469,10 @@ def _enum_converter(td: w.TypeDef) -> Converter:
         c.kind = K_ENUM
         _write_name(c.of.enumeration, name)
 
-    def lift(c: Any, cx: Any) -> Any:
-        return from_name[_read_bytes(c.of.enumeration)]
+    def read(buf: Any, off: int, cx: Any) -> Any:
+        return from_name[_read_name(buf, off + _P)]
 
-    return Converter(lower, lift, wit)
+    return Converter(lower, None, wit, read=read)
 
 
 def _flags_converter(td: w.TypeDef) -> Converter:
@@ -449,20 +494,22 @@ def _flags_converter(td: w.TypeDef) -> Converter:
         for i, name in enumerate(present):
             _write_name(data[i], name)
 
-    def lift(c: Any, cx: Any) -> Any:
-        data = c.of.flags.data
+    def read(buf: Any, off: int, cx: Any) -> Any:
+        n, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
         bits = 0
-        for i in range(c.of.flags.size):
-            bits |= from_name[_read_bytes(data[i])]
+        if n:
+            names_at = _at(ptr, n * _NAME_SIZE)
+            for i in range(n):
+                bits |= from_name[_read_name(names_at, i * _NAME_SIZE)]
         return cls(bits)
 
-    return Converter(lower, lift, wit)
+    return Converter(lower, None, wit, read=read)
 
 
 # -- option and result ------------------------------------------------------------------------------
 
 def _option_converter(payload: Converter, nested: bool, wit: str) -> Converter:
-    lower_payload, lift_payload = payload.lower, payload.lift
+    lower_payload, read_payload = payload.lower, payload.read
 
     def lower(v: Any, c: Any, cx: Any) -> None:
         c.kind = K_OPTION
@@ -475,14 +522,14 @@ def _option_converter(payload: Converter, nested: bool, wit: str) -> Converter:
             v = v.value
         c.of.option = _boxed(lower_payload, v, cx)
 
-    def lift(c: Any, cx: Any) -> Any:
-        ptr = c.of.option
+    def read(buf: Any, off: int, cx: Any) -> Any:
+        ptr = _PTR.unpack_from(buf, off + _P)[0]
         if not ptr:
             return None
-        value = lift_payload(ptr.contents, cx)
+        value = read_payload(_at(ptr, VAL_SIZE), 0, cx)
         return Some(value) if nested else value
 
-    return Converter(lower, lift, wit)
+    return Converter(lower, None, wit, read=read)
 
 
 def _result_lower(ok: Optional[Converter], err: Optional[Converter], wit: str) -> Lower:
@@ -510,16 +557,16 @@ def _result_lower(ok: Optional[Converter], err: Optional[Converter], wit: str) -
 
 
 def _result_converter(ok: Optional[Converter], err: Optional[Converter], wit: str) -> Converter:
-    lift_ok = ok.lift if ok else None
-    lift_err = err.lift if err else None
+    read_ok = ok.read if ok else None
+    read_err = err.read if err else None
 
-    def lift(c: Any, cx: Any) -> Any:
-        ptr = c.of.result.val
-        if c.of.result.is_ok:
-            return Ok(lift_ok(ptr.contents, cx) if lift_ok else None)
-        return Err(lift_err(ptr.contents, cx) if lift_err else None)
+    def read(buf: Any, off: int, cx: Any) -> Any:
+        is_ok, ptr = _RESULT.unpack_from(buf, off + _P)
+        if is_ok:
+            return Ok(read_ok(_at(ptr, VAL_SIZE), 0, cx) if read_ok else None)
+        return Err(read_err(_at(ptr, VAL_SIZE), 0, cx) if read_err else None)
 
-    return Converter(_result_lower(ok, err, wit), lift, wit)
+    return Converter(_result_lower(ok, err, wit), None, wit, read=read)
 
 
 def returned_result(conv: Converter) -> Converter:
