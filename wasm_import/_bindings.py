@@ -534,8 +534,9 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     from . import _engine_values as ev
 
     Val = ev.Val
-    lowers = tuple(c.lower for c in plan.params)
-    nparams = len(lowers)
+    writes = tuple(c.write for c in plan.params)
+    nparams = len(writes)
+    val_size = ev.VAL_SIZE
     owning = tuple(i for i, c in enumerate(plan.params) if c.owns_memory)
     lift = plan.result.lift if plan.result is not None else None
     free_result = plan.result is not None and plan.result.owns_memory
@@ -576,7 +577,7 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                         pack_all(shared_view, args)
                     else:
                         for i in range(nparams):
-                            lowers[i](args[i], params[i], cx)
+                            writes[i](args[i], params, i * val_size, cx)
                 except (TypeError, ValueError) as e:
                     if pack_all is not None:
                         i = _first_bad_param(plan, args)

@@ -59,6 +59,23 @@ def _c(name: str) -> Any:
 _val_new = _c("wasmtime_component_val_new")
 _val_delete = _c("wasmtime_component_val_delete")
 _vallist_new_uninit = _c("wasmtime_component_vallist_new_uninit")
+
+
+def _at_address(name: str, restype: Any, *argtypes: Any) -> Any:
+    """wasmtime's C function `name`, taking plain addresses (ints) where it takes pointers."""
+    address = ctypes.cast(getattr(ffi.dll, name), ctypes.c_void_p).value
+    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+
+_addressof = ctypes.addressof
+# wasm_byte_vec_new(out, size, data) and the *_new_uninit allocators, on addresses.
+_vec_new_at = _at_address("wasm_byte_vec_new", None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+_val_new_at = _at_address("wasmtime_component_val_new", ctypes.c_void_p, ctypes.c_void_p)
+_list_new_at = _at_address("wasmtime_component_vallist_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_record_new_at = _at_address("wasmtime_component_valrecord_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_tuple_new_at = _at_address("wasmtime_component_valtuple_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_KIND = struct.Struct("<B").pack_into
+_KIND_PTR = struct.Struct(f"<B{PAYLOAD_OFFSET - 1}xQ").pack_into  # a kind and a pointer payload
 # wasm_byte_vec_new(out, size, data) with `data` taken straight from a bytes object.
 _vec_new = ctypes.CFUNCTYPE(None, ctypes.POINTER(ffi.wasm_byte_vec_t), ctypes.c_size_t, ctypes.c_char_p)(
     ctypes.cast(ffi.dll.wasm_byte_vec_new, ctypes.c_void_p).value)
@@ -84,6 +101,9 @@ Lift = Callable[[Any, Any], Any]
 # read(buffer, offset, cx): the value stored at `offset` in `buffer` (a Val, or C memory
 # seen through `_at`), read with `struct` instead of one ctypes object per field.
 Read = Callable[[Any, int, Any], Any]
+# write(value, buffer, offset, cx): lower `value` into the Val at `offset` of a writable
+# buffer (a Val, a Val array, or C memory seen through `_at`), writing every field.
+Write = Callable[[Any, Any, int, Any], None]
 
 _P = PAYLOAD_OFFSET
 _SIZE_PTR = struct.Struct("<QQ")  # {size, data}: names, strings, lists, records, tuples, flags
@@ -114,11 +134,19 @@ class Converter:
     value (raising as `lower` would) and returns what to pack, so that a caller whose
     parameters are all scalars can write them with one `struct.pack_into`."""
 
-    __slots__ = ("lower", "lift", "read", "wit", "owns_memory", "packed")
+    __slots__ = ("lower", "lift", "read", "write", "wit", "owns_memory", "packed")
 
-    def __init__(self, lower: Lower, lift: Optional[Lift], wit: str, owns_memory: bool = True,
+    def __init__(self, lower: Optional[Lower], lift: Optional[Lift], wit: str, owns_memory: bool = True,
                  packed: Optional[Tuple[str, int, Callable[[Any], Any]]] = None,
-                 read: Optional[Read] = None) -> None:
+                 read: Optional[Read] = None, write: Optional[Write] = None) -> None:
+        if write is not None and lower is None:
+            def lower(v: Any, c: Any, cx: Any) -> None:
+                write(v, c, 0, cx)
+        elif write is None and lower is not None:
+            def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+                lower(v, Val.from_buffer(buf, off), cx)  # type: ignore[misc]
+        assert lower is not None and write is not None
+        self.write = write
         if read is not None and lift is None:
             def lift(c: Any, cx: Any) -> Any:
                 return read(c, 0, cx)
@@ -170,6 +198,29 @@ def _alloc_vals(holder: Any, count: int, new_uninit: Callable[..., None], stride
     return holder.data
 
 
+def _boxed_at(write: Write, value: Any, cx: Any) -> int:
+    """Write a payload into a fresh heap value (option/result/variant payloads); its address."""
+    tmp = Val()
+    try:
+        write(value, tmp, 0, cx)
+    except BaseException:
+        _val_delete(_byref(tmp))
+        raise
+    return _val_new_at(_addressof(tmp)) or 0
+
+
+def _alloc_at(buf: Any, off: int, kind: int, count: int, new_at: Any, stride: int) -> Tuple[int, Any]:
+    """Make the Val at `off` a `kind` holding `count` zeroed elements of `stride` bytes;
+    their address and a buffer over them."""
+    _KIND(buf, off, kind)
+    new_at(_addressof(buf) + off + _P, count)
+    if not count:
+        return 0, None
+    ptr = _PTR.unpack_from(buf, off + _P + 8)[0]
+    _memset(ptr, 0, count * stride)
+    return ptr, _at(ptr, count * stride)
+
+
 def _boxed(lower: Lower, value: Any, cx: Any) -> Any:
     """Lower a payload into a fresh heap value (for variant/option/result payloads)."""
     tmp = Val()
@@ -195,18 +246,18 @@ def _int_converter(kind: int, field: str, bits: int, signed: bool) -> Converter:
             raise ValueError(f"expected {expected}, got {v}: out of range")
         return v
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
-        c.kind = kind
-        setattr(c.of, field, check(v))
-
     code = {8: "b", 16: "h", 32: "i", 64: "q"}[bits]
     code = code if signed else code.upper()
     unpack = struct.Struct("<" + code).unpack_from
+    pack = struct.Struct(f"<B{_P - 1}x{code}").pack_into
+
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+        pack(buf, off, kind, check(v))
 
     def read(buf: Any, off: int, cx: Any) -> int:
         return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
 
-    return Converter(lower, None, name, owns_memory=False, packed=(code, kind, check), read=read)
+    return Converter(None, None, name, owns_memory=False, packed=(code, kind, check), read=read, write=write)
 
 
 def _bool_converter() -> Converter:
@@ -215,27 +266,41 @@ def _bool_converter() -> Converter:
             raise _wrong("bool", v)
         return v  # type: ignore[no-any-return]
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
-        c.kind = K_BOOL
-        c.of.boolean = check(v)
+    pack = struct.Struct(f"<B{_P - 1}x?").pack_into
+
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+        pack(buf, off, K_BOOL, check(v))
 
     unpack = struct.Struct("<?").unpack_from
 
     def read(buf: Any, off: int, cx: Any) -> bool:
         return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
 
-    return Converter(lower, None, "bool", owns_memory=False, packed=("?", K_BOOL, check), read=read)
+    return Converter(None, None, "bool", owns_memory=False, packed=("?", K_BOOL, check), read=read,
+                     write=write)
 
 
 def _float_converter(bits: int) -> Converter:
     kind, field = (K_F32, "f32") if bits == 32 else (K_F64, "f64")
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    pack = struct.Struct(f"<B{_P - 1}xd").pack_into
+
+    def check(v: Any) -> Any:
         if not isinstance(v, (float, int)) or isinstance(v, bool):
             raise _wrong(f"{field} (a float)", v)
+        return v
+
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:  # f64
+        try:
+            pack(buf, off, kind, check(v))
+        except OverflowError:
+            raise ValueError(f"expected {field}, got {v}: too large for a float") from None
+
+    def lower(v: Any, c: Any, cx: Any) -> None:  # f32: ctypes rounds as C does (1e39 -> inf)
+        check(v)
         c.kind = kind
         try:
-            setattr(c.of, field, v)
+            c.of.f32 = v
         except OverflowError:
             raise ValueError(f"expected {field}, got {v}: too large for a float") from None
 
@@ -244,25 +309,27 @@ def _float_converter(bits: int) -> Converter:
     def read(buf: Any, off: int, cx: Any) -> float:
         return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
 
-    return Converter(lower, None, field, owns_memory=False, read=read)
+    if bits == 32:
+        return Converter(lower, None, field, owns_memory=False, read=read)
+    return Converter(None, None, field, owns_memory=False, read=read, write=write)
 
 
 def _char_converter() -> Converter:
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
         if not isinstance(v, str) or len(v) != 1:
             raise _wrong("char (a one-character str)", v)
         code = ord(v)
         if 0xD800 <= code <= 0xDFFF:
             raise ValueError(f"expected char, got a lone surrogate {v!r}: not a Unicode scalar value")
-        c.kind = K_CHAR
-        c.of.character = code
+        pack(buf, off, K_CHAR, code)
 
+    pack = struct.Struct(f"<B{_P - 1}xI").pack_into
     unpack = struct.Struct("<I").unpack_from
 
     def read(buf: Any, off: int, cx: Any) -> str:
         return chr(unpack(buf, off + _P)[0])
 
-    return Converter(lower, None, "char", owns_memory=False, read=read)
+    return Converter(None, None, "char", owns_memory=False, read=read, write=write)
 
 
 def _encode_str(v: Any) -> bytes:
@@ -276,16 +343,16 @@ def _encode_str(v: Any) -> bytes:
 
 
 def _string_converter() -> Converter:
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
         encoded = _encode_str(v)
-        c.kind = K_STRING
-        _write_name(c.of.string, encoded)
+        _KIND(buf, off, K_STRING)
+        _vec_new_at(_addressof(buf) + off + _P, len(encoded), encoded)
 
     def read(buf: Any, off: int, cx: Any) -> str:
         size, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
         return _string_at(ptr, size).decode("utf-8") if size else ""
 
-    return Converter(lower, None, "string", read=read)
+    return Converter(None, None, "string", read=read, write=write)
 
 
 # -- lists --------------------------------------------------------------------------------------
@@ -331,17 +398,15 @@ def _kind_bytes(n: int) -> bytes:
 
 
 def _list_converter(element: Converter, wit: str) -> Converter:
-    lower_el, read_el = element.lower, element.read
-    new_uninit = _c("wasmtime_component_vallist_new_uninit")
+    write_el, read_el = element.write, element.read
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
         if not isinstance(v, (list, tuple)):
             raise _wrong(f"{wit} (a list)", v)
-        c.kind = K_LIST
-        data = _alloc_vals(c.of.list, len(v), new_uninit, VAL_SIZE)
+        _, items = _alloc_at(buf, off, K_LIST, len(v), _list_new_at, VAL_SIZE)
         for i, item in enumerate(v):
             try:
-                lower_el(item, data[i], cx)
+                write_el(item, items, i * VAL_SIZE, cx)
             except (TypeError, ValueError) as e:
                 raise _in(f"item {i}", e) from None
 
@@ -352,23 +417,21 @@ def _list_converter(element: Converter, wit: str) -> Converter:
         items = _at(ptr, n * VAL_SIZE)
         return [read_el(items, i * VAL_SIZE, cx) for i in range(n)]
 
-    return Converter(lower, None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=write)
 
 
 def _tuple_converter(elements: Tuple[Converter, ...], wit: str) -> Converter:
-    lowers = tuple(e.lower for e in elements)
+    writes = tuple(e.write for e in elements)
     reads = tuple(e.read for e in elements)
     n = len(elements)
-    new_uninit = _c("wasmtime_component_valtuple_new_uninit")
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
         if not isinstance(v, (tuple, list)) or len(v) != n:
             raise _wrong(f"{wit} (a tuple of {n})", v)
-        c.kind = K_TUPLE
-        data = _alloc_vals(c.of.tuple, n, new_uninit, VAL_SIZE)
+        _, items = _alloc_at(buf, off, K_TUPLE, n, _tuple_new_at, VAL_SIZE)
         for i in range(n):
             try:
-                lowers[i](v[i], data[i], cx)
+                writes[i](v[i], items, i * VAL_SIZE, cx)
             except (TypeError, ValueError) as e:
                 raise _in(f"tuple item {i}", e) from None
 
@@ -377,36 +440,32 @@ def _tuple_converter(elements: Tuple[Converter, ...], wit: str) -> Converter:
         items = _at(ptr, max(size, 1) * VAL_SIZE)
         return tuple(reads[i](items, i * VAL_SIZE, cx) for i in range(n))
 
-    return Converter(lower, None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=write)
 
 
 # -- records, variants, enums, flags --------------------------------------------------------------
 
-_RECORD_ENTRY_SIZE = ctypes.sizeof(ffi.wasmtime_component_valrecord_entry_t)
 
 
 def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) -> Converter:
     cls = class_for(td)
     wit = td.name or "record"
-    plan = tuple((snake(name), name.encode(), conv.lower) for name, conv in fields)
+    plan = tuple((snake(name), name.encode(), conv.write) for name, conv in fields)
     n = len(plan)
-    new_uninit = _c("wasmtime_component_valrecord_new_uninit")
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
         if v.__class__ is not cls and not hasattr(v, "__dataclass_fields__"):
             raise _wrong(f"record {wit} ({cls.__name__})", v)
-        c.kind = K_RECORD
-        data = _alloc_vals(c.of.record, n, new_uninit, _RECORD_ENTRY_SIZE)
-        for i, (attr, wit_name, lower_field) in enumerate(plan):
-            entry = data[i]
-            _write_name(entry.name, wit_name)
+        ptr, entries = _alloc_at(buf, off, K_RECORD, n, _record_new_at, _ENTRY_SIZE)
+        for i, (attr, wit_name, write_field) in enumerate(plan):
+            _vec_new_at(ptr + i * _ENTRY_SIZE, len(wit_name), wit_name)
             try:
                 field_value = getattr(v, attr)
             except AttributeError:
                 raise TypeError(f"expected record {wit} ({cls.__name__}), "
                                 f"got {_describe(v)} without field {attr!r}") from None
             try:
-                lower_field(field_value, entry.val, cx)
+                write_field(field_value, entries, i * _ENTRY_SIZE + _ENTRY_VAL, cx)
             except (TypeError, ValueError) as e:
                 raise _in(f"field {attr!r} of {cls.__name__}", e) from None
 
@@ -417,7 +476,7 @@ def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) 
         entries = _at(ptr, max(size, 1) * _ENTRY_SIZE)
         return cls(*[reads[i](entries, i * _ENTRY_SIZE + _ENTRY_VAL, cx) for i in range(n)])
 
-    return Converter(lower, None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=write)
 
 
 def _variant_converter(td: w.TypeDef, payloads: Tuple[Optional[Converter], ...]) -> Converter:
@@ -509,18 +568,17 @@ def _flags_converter(td: w.TypeDef) -> Converter:
 # -- option and result ------------------------------------------------------------------------------
 
 def _option_converter(payload: Converter, nested: bool, wit: str) -> Converter:
-    lower_payload, read_payload = payload.lower, payload.read
+    write_payload, read_payload = payload.write, payload.read
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
-        c.kind = K_OPTION
+    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
         if v is None:
-            c.of.option = None
+            _KIND_PTR(buf, off, K_OPTION, 0)
             return
         if nested:
             if not isinstance(v, Some):
                 raise _wrong(f"{wit} (None or Some(...))", v)
             v = v.value
-        c.of.option = _boxed(lower_payload, v, cx)
+        _KIND_PTR(buf, off, K_OPTION, _boxed_at(write_payload, v, cx))
 
     def read(buf: Any, off: int, cx: Any) -> Any:
         ptr = _PTR.unpack_from(buf, off + _P)[0]
@@ -529,7 +587,7 @@ def _option_converter(payload: Converter, nested: bool, wit: str) -> Converter:
         value = read_payload(_at(ptr, VAL_SIZE), 0, cx)
         return Some(value) if nested else value
 
-    return Converter(lower, None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=write)
 
 
 def _result_lower(ok: Optional[Converter], err: Optional[Converter], wit: str) -> Lower:
