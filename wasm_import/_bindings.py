@@ -538,19 +538,20 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     nparams = len(writes)
     val_size = ev.VAL_SIZE
     owning = tuple(i for i, c in enumerate(plan.params) if c.owns_memory)
-    lift = plan.result.lift if plan.result is not None else None
+    read_result = plan.result.read if plan.result is not None else None
     free_result = plan.result is not None and plan.result.owns_memory
-    nresults = 0 if lift is None else 1
+    nresults = 0 if read_result is None else 1
     ParamArray = Val * max(nparams, 1)
     eng = instance._engine
     invoke = engine.export_invoker(eng, raw_func)
     CallContext = engine.CallContext
-    free = ev.free_val
+    free_at = ev.free_at
     byref = ctypes.byref
     lock = eng.lock
     context = eng.context
     shared_params, shared_result = ParamArray(), Val()
     shared_result_ref = byref(shared_result)
+    shared_base, shared_result_addr = ctypes.addressof(shared_params), ctypes.addressof(shared_result)
     pack_all = _scalar_packer(plan, ev.VAL_SIZE, ev.PAYLOAD_OFFSET)
     shared_view = memoryview(shared_params).cast("B") if pack_all is not None else None
     shared_cx = CallContext(context, eng)
@@ -567,9 +568,11 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
             if busy[0]:  # re-entered (a host function called back in): fresh buffers
                 params, result = ParamArray(), Val()
                 result_ref, cx = byref(result), CallContext(context, eng)
+                base, result_addr = ctypes.addressof(params), ctypes.addressof(result)
             else:
                 busy[0] = True
-                params, result, result_ref, cx = shared_params, shared_result, shared_result_ref, shared_cx
+                params, result_ref, cx = shared_params, shared_result_ref, shared_cx
+                base, result_addr = shared_base, shared_result_addr
             i = -1  # the last parameter lowering started on
             try:
                 try:
@@ -577,25 +580,25 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                         pack_all(shared_view, args)
                     else:
                         for i in range(nparams):
-                            writes[i](args[i], params, i * val_size, cx)
+                            writes[i](args[i], base + i * val_size, cx)
                 except (TypeError, ValueError) as e:
                     if pack_all is not None:
                         i = _first_bad_param(plan, args)
                     raise type(e)(f"{plan.describe_param(i)}: {e}") from None
                 invoke(params, nparams, result_ref if nresults else None, nresults, cx)
-                if lift is None:
+                if read_result is None:
                     return None
                 try:
-                    return lift(result, cx)
+                    return read_result(result_addr, cx)
                 finally:
                     if free_result:
-                        free(result)
+                        free_at(result_addr)
             finally:
                 # Free what the params own (wasmtime copied what it needed), including a
                 # half-lowered one; zeroed storage reads as `bool false` and owns nothing.
                 for j in owning:
                     if j <= i:
-                        free(params[j])
+                        free_at(base + j * val_size)
                 if cx.borrows:
                     for release in cx.borrows:
                         release()

@@ -35,7 +35,7 @@ from ._names import snake
 from ._pytypes import class_for, is_option, variant_classes, wit_type_name
 from ._values import Err, Ok, Some
 
-__all__ = ["Converter", "Codec", "ResourceCodec", "CallContext", "free_val"]
+__all__ = ["Converter", "Codec", "ResourceCodec", "CallContext", "free_val", "free_at", "MEM"]
 
 Val = ffi.wasmtime_component_val_t
 VAL_SIZE = ctypes.sizeof(Val)
@@ -47,7 +47,6 @@ K_VARIANT, K_ENUM, K_OPTION, K_RESULT, K_FLAGS, K_RESOURCE = range(16, 22)
 
 _byref = ctypes.byref
 _memset = ctypes.memset
-_string_at = ctypes.string_at
 
 
 def _c(name: str) -> Any:
@@ -71,6 +70,7 @@ _addressof = ctypes.addressof
 # wasm_byte_vec_new(out, size, data) and the *_new_uninit allocators, on addresses.
 _vec_new_at = _at_address("wasm_byte_vec_new", None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
 _val_new_at = _at_address("wasmtime_component_val_new", ctypes.c_void_p, ctypes.c_void_p)
+_val_delete_at = _at_address("wasmtime_component_val_delete", None, ctypes.c_void_p)
 _list_new_at = _at_address("wasmtime_component_vallist_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
 _record_new_at = _at_address("wasmtime_component_valrecord_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
 _tuple_new_at = _at_address("wasmtime_component_valtuple_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
@@ -98,12 +98,16 @@ class ResourceCodec(Protocol):
 
 Lower = Callable[[Any, Any, Any], None]
 Lift = Callable[[Any, Any], Any]
-# read(buffer, offset, cx): the value stored at `offset` in `buffer` (a Val, or C memory
-# seen through `_at`), read with `struct` instead of one ctypes object per field.
-Read = Callable[[Any, int, Any], Any]
-# write(value, buffer, offset, cx): lower `value` into the Val at `offset` of a writable
-# buffer (a Val, a Val array, or C memory seen through `_at`), writing every field.
-Write = Callable[[Any, Any, int, Any], None]
+# read(address, cx): the value of the Val at `address`; write(value, address, cx): lower
+# `value` into the Val at `address`, writing every field. Both go through MEM with
+# `struct`, instead of making a ctypes Structure or Union object per field.
+Read = Callable[[int, Any], Any]
+Write = Callable[[Any, int, Any], None]
+
+# The process's memory as one writable buffer, indexed by address: `struct` reads and
+# writes C values in place at the addresses wasmtime hands out, and a string is decoded
+# straight from a slice. Only addresses of live values wasmtime gave us are ever touched.
+MEM = memoryview((ctypes.c_char * (1 << 62)).from_address(0)).cast("B")
 
 _P = PAYLOAD_OFFSET
 _SIZE_PTR = struct.Struct("<QQ")  # {size, data}: names, strings, lists, records, tuples, flags
@@ -117,14 +121,10 @@ assert _SIZE_PTR.size == ctypes.sizeof(ffi.wasm_name_t) == ctypes.sizeof(ffi.was
 assert ffi.wasmtime_component_valvariant_t.val.offset == 16
 
 
-def _at(ptr: int, size: int) -> Any:
-    """`size` bytes of C memory at `ptr`, as a buffer `struct` can read."""
-    return (ctypes.c_char * size).from_address(ptr)
-
-
-def _read_name(buf: Any, off: int) -> bytes:
-    size, ptr = _SIZE_PTR.unpack_from(buf, off)
-    return _string_at(ptr, size) if size else b""
+def _name_at(addr: int) -> bytes:
+    """The bytes of the `wasm_name_t` at `addr`."""
+    size, ptr = _SIZE_PTR.unpack_from(MEM, addr)
+    return MEM[ptr:ptr + size].tobytes() if size else b""
 
 
 class Converter:
@@ -141,18 +141,18 @@ class Converter:
                  read: Optional[Read] = None, write: Optional[Write] = None) -> None:
         if write is not None and lower is None:
             def lower(v: Any, c: Any, cx: Any) -> None:
-                write(v, c, 0, cx)
+                write(v, _addressof(c), cx)
         elif write is None and lower is not None:
-            def write(v: Any, buf: Any, off: int, cx: Any) -> None:
-                lower(v, Val.from_buffer(buf, off), cx)  # type: ignore[misc]
+            def write(v: Any, addr: int, cx: Any) -> None:
+                lower(v, Val.from_address(addr), cx)  # type: ignore[misc]
         assert lower is not None and write is not None
         self.write = write
         if read is not None and lift is None:
             def lift(c: Any, cx: Any) -> Any:
-                return read(c, 0, cx)
+                return read(_addressof(c), cx)
         elif read is None and lift is not None:
-            def read(buf: Any, off: int, cx: Any) -> Any:
-                return lift(Val.from_buffer(buf, off), cx)  # type: ignore[misc]
+            def read(addr: int, cx: Any) -> Any:
+                return lift(Val.from_address(addr), cx)  # type: ignore[misc]
         assert lift is not None and read is not None
         self.lower = lower
         self.lift = lift
@@ -165,8 +165,13 @@ class Converter:
 def free_val(cval: Any) -> None:
     """Free whatever a lowered or returned value owns, and leave it reading as
     `bool false` (owning nothing), so freeing it again, or reusing it, is safe."""
-    _val_delete(_byref(cval))
-    cval.kind = K_BOOL
+    free_at(_addressof(cval))
+
+
+def free_at(addr: int) -> None:
+    """`free_val` for the Val at `addr`."""
+    _val_delete_at(addr)
+    _KIND(MEM, addr, K_BOOL)
 
 
 def _describe(value: Any) -> str:
@@ -202,23 +207,23 @@ def _boxed_at(write: Write, value: Any, cx: Any) -> int:
     """Write a payload into a fresh heap value (option/result/variant payloads); its address."""
     tmp = Val()
     try:
-        write(value, tmp, 0, cx)
+        write(value, _addressof(tmp), cx)
     except BaseException:
         _val_delete(_byref(tmp))
         raise
     return _val_new_at(_addressof(tmp)) or 0
 
 
-def _alloc_at(buf: Any, off: int, kind: int, count: int, new_at: Any, stride: int) -> Tuple[int, Any]:
-    """Make the Val at `off` a `kind` holding `count` zeroed elements of `stride` bytes;
-    their address and a buffer over them."""
-    _KIND(buf, off, kind)
-    new_at(_addressof(buf) + off + _P, count)
+def _alloc_at(addr: int, kind: int, count: int, new_at: Any, stride: int) -> int:
+    """Make the Val at `addr` a `kind` holding `count` zeroed elements of `stride` bytes
+    (allocated by wasmtime); the address of the first."""
+    _KIND(MEM, addr, kind)
+    new_at(addr + _P, count)
     if not count:
-        return 0, None
-    ptr = _PTR.unpack_from(buf, off + _P + 8)[0]
+        return 0
+    ptr: int = _PTR.unpack_from(MEM, addr + _P + 8)[0]
     _memset(ptr, 0, count * stride)
-    return ptr, _at(ptr, count * stride)
+    return ptr
 
 
 def _boxed(lower: Lower, value: Any, cx: Any) -> Any:
@@ -251,11 +256,11 @@ def _int_converter(kind: int, field: str, bits: int, signed: bool) -> Converter:
     unpack = struct.Struct("<" + code).unpack_from
     pack = struct.Struct(f"<B{_P - 1}x{code}").pack_into
 
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
-        pack(buf, off, kind, check(v))
+    def write(v: Any, addr: int, cx: Any) -> None:
+        pack(MEM, addr, kind, check(v))
 
-    def read(buf: Any, off: int, cx: Any) -> int:
-        return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
+    def read(addr: int, cx: Any) -> int:
+        return unpack(MEM, addr + _P)[0]  # type: ignore[no-any-return]
 
     return Converter(None, None, name, owns_memory=False, packed=(code, kind, check), read=read, write=write)
 
@@ -268,13 +273,13 @@ def _bool_converter() -> Converter:
 
     pack = struct.Struct(f"<B{_P - 1}x?").pack_into
 
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
-        pack(buf, off, K_BOOL, check(v))
+    def write(v: Any, addr: int, cx: Any) -> None:
+        pack(MEM, addr, K_BOOL, check(v))
 
     unpack = struct.Struct("<?").unpack_from
 
-    def read(buf: Any, off: int, cx: Any) -> bool:
-        return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
+    def read(addr: int, cx: Any) -> bool:
+        return unpack(MEM, addr + _P)[0]  # type: ignore[no-any-return]
 
     return Converter(None, None, "bool", owns_memory=False, packed=("?", K_BOOL, check), read=read,
                      write=write)
@@ -290,9 +295,9 @@ def _float_converter(bits: int) -> Converter:
             raise _wrong(f"{field} (a float)", v)
         return v
 
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:  # f64
+    def write(v: Any, addr: int, cx: Any) -> None:  # f64
         try:
-            pack(buf, off, kind, check(v))
+            pack(MEM, addr, kind, check(v))
         except OverflowError:
             raise ValueError(f"expected {field}, got {v}: too large for a float") from None
 
@@ -306,8 +311,8 @@ def _float_converter(bits: int) -> Converter:
 
     unpack = struct.Struct("<f" if bits == 32 else "<d").unpack_from
 
-    def read(buf: Any, off: int, cx: Any) -> float:
-        return unpack(buf, off + _P)[0]  # type: ignore[no-any-return]
+    def read(addr: int, cx: Any) -> float:
+        return unpack(MEM, addr + _P)[0]  # type: ignore[no-any-return]
 
     if bits == 32:
         return Converter(lower, None, field, owns_memory=False, read=read)
@@ -315,19 +320,19 @@ def _float_converter(bits: int) -> Converter:
 
 
 def _char_converter() -> Converter:
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if not isinstance(v, str) or len(v) != 1:
             raise _wrong("char (a one-character str)", v)
         code = ord(v)
         if 0xD800 <= code <= 0xDFFF:
             raise ValueError(f"expected char, got a lone surrogate {v!r}: not a Unicode scalar value")
-        pack(buf, off, K_CHAR, code)
+        pack(MEM, addr, K_CHAR, code)
 
     pack = struct.Struct(f"<B{_P - 1}xI").pack_into
     unpack = struct.Struct("<I").unpack_from
 
-    def read(buf: Any, off: int, cx: Any) -> str:
-        return chr(unpack(buf, off + _P)[0])
+    def read(addr: int, cx: Any) -> str:
+        return chr(unpack(MEM, addr + _P)[0])
 
     return Converter(None, None, "char", owns_memory=False, read=read, write=write)
 
@@ -343,14 +348,14 @@ def _encode_str(v: Any) -> bytes:
 
 
 def _string_converter() -> Converter:
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         encoded = _encode_str(v)
-        _KIND(buf, off, K_STRING)
-        _vec_new_at(_addressof(buf) + off + _P, len(encoded), encoded)
+        _KIND(MEM, addr, K_STRING)
+        _vec_new_at(addr + _P, len(encoded), encoded)
 
-    def read(buf: Any, off: int, cx: Any) -> str:
-        size, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
-        return _string_at(ptr, size).decode("utf-8") if size else ""
+    def read(addr: int, cx: Any) -> str:
+        size, ptr = _SIZE_PTR.unpack_from(MEM, addr + _P)
+        return str(MEM[ptr:ptr + size], "utf-8") if size else ""
 
     return Converter(None, None, "string", read=read, write=write)
 
@@ -377,11 +382,11 @@ def _bytes_converter(wit: str) -> Converter:
             view[0::VAL_SIZE] = _kind_bytes(n)
             view[PAYLOAD_OFFSET::VAL_SIZE] = data
 
-    def read(buf: Any, off: int, cx: Any) -> bytes:
-        n, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
+    def read(addr: int, cx: Any) -> bytes:
+        n, ptr = _SIZE_PTR.unpack_from(MEM, addr + _P)
         if not n:
             return b""
-        return memoryview(_at(ptr, n * VAL_SIZE)).cast("B")[PAYLOAD_OFFSET::VAL_SIZE].tobytes()
+        return MEM[ptr + _P:ptr + n * VAL_SIZE:VAL_SIZE].tobytes()
 
     return Converter(lower, None, wit, read=read)
 
@@ -400,22 +405,19 @@ def _kind_bytes(n: int) -> bytes:
 def _list_converter(element: Converter, wit: str) -> Converter:
     write_el, read_el = element.write, element.read
 
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if not isinstance(v, (list, tuple)):
             raise _wrong(f"{wit} (a list)", v)
-        _, items = _alloc_at(buf, off, K_LIST, len(v), _list_new_at, VAL_SIZE)
+        items = _alloc_at(addr, K_LIST, len(v), _list_new_at, VAL_SIZE)
         for i, item in enumerate(v):
             try:
-                write_el(item, items, i * VAL_SIZE, cx)
+                write_el(item, items + i * VAL_SIZE, cx)
             except (TypeError, ValueError) as e:
                 raise _in(f"item {i}", e) from None
 
-    def read(buf: Any, off: int, cx: Any) -> list:  # type: ignore[type-arg]
-        n, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
-        if not n:
-            return []
-        items = _at(ptr, n * VAL_SIZE)
-        return [read_el(items, i * VAL_SIZE, cx) for i in range(n)]
+    def read(addr: int, cx: Any) -> list:  # type: ignore[type-arg]
+        n, items = _SIZE_PTR.unpack_from(MEM, addr + _P)
+        return [read_el(items + i * VAL_SIZE, cx) for i in range(n)]
 
     return Converter(None, None, wit, read=read, write=write)
 
@@ -425,20 +427,19 @@ def _tuple_converter(elements: Tuple[Converter, ...], wit: str) -> Converter:
     reads = tuple(e.read for e in elements)
     n = len(elements)
 
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if not isinstance(v, (tuple, list)) or len(v) != n:
             raise _wrong(f"{wit} (a tuple of {n})", v)
-        _, items = _alloc_at(buf, off, K_TUPLE, n, _tuple_new_at, VAL_SIZE)
+        items = _alloc_at(addr, K_TUPLE, n, _tuple_new_at, VAL_SIZE)
         for i in range(n):
             try:
-                writes[i](v[i], items, i * VAL_SIZE, cx)
+                writes[i](v[i], items + i * VAL_SIZE, cx)
             except (TypeError, ValueError) as e:
                 raise _in(f"tuple item {i}", e) from None
 
-    def read(buf: Any, off: int, cx: Any) -> tuple:  # type: ignore[type-arg]
-        size, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
-        items = _at(ptr, max(size, 1) * VAL_SIZE)
-        return tuple(reads[i](items, i * VAL_SIZE, cx) for i in range(n))
+    def read(addr: int, cx: Any) -> tuple:  # type: ignore[type-arg]
+        items = _SIZE_PTR.unpack_from(MEM, addr + _P)[1]
+        return tuple(reads[i](items + i * VAL_SIZE, cx) for i in range(n))
 
     return Converter(None, None, wit, read=read, write=write)
 
@@ -453,28 +454,28 @@ def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) 
     plan = tuple((snake(name), name.encode(), conv.write) for name, conv in fields)
     n = len(plan)
 
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if v.__class__ is not cls and not hasattr(v, "__dataclass_fields__"):
             raise _wrong(f"record {wit} ({cls.__name__})", v)
-        ptr, entries = _alloc_at(buf, off, K_RECORD, n, _record_new_at, _ENTRY_SIZE)
+        entries = _alloc_at(addr, K_RECORD, n, _record_new_at, _ENTRY_SIZE)
         for i, (attr, wit_name, write_field) in enumerate(plan):
-            _vec_new_at(ptr + i * _ENTRY_SIZE, len(wit_name), wit_name)
+            entry = entries + i * _ENTRY_SIZE
+            _vec_new_at(entry, len(wit_name), wit_name)
             try:
                 field_value = getattr(v, attr)
             except AttributeError:
                 raise TypeError(f"expected record {wit} ({cls.__name__}), "
                                 f"got {_describe(v)} without field {attr!r}") from None
             try:
-                write_field(field_value, entries, i * _ENTRY_SIZE + _ENTRY_VAL, cx)
+                write_field(field_value, entry + _ENTRY_VAL, cx)
             except (TypeError, ValueError) as e:
                 raise _in(f"field {attr!r} of {cls.__name__}", e) from None
 
     reads = tuple(conv.read for _, conv in fields)
 
-    def read(buf: Any, off: int, cx: Any) -> Any:
-        size, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
-        entries = _at(ptr, max(size, 1) * _ENTRY_SIZE)
-        return cls(*[reads[i](entries, i * _ENTRY_SIZE + _ENTRY_VAL, cx) for i in range(n)])
+    def read(addr: int, cx: Any) -> Any:
+        values = _SIZE_PTR.unpack_from(MEM, addr + _P)[1] + _ENTRY_VAL
+        return cls(*[reads[i](values + i * _ENTRY_SIZE, cx) for i in range(n)])
 
     return Converter(None, None, wit, read=read, write=write)
 
@@ -503,12 +504,12 @@ def _variant_converter(td: w.TypeDef, payloads: Tuple[Optional[Converter], ...])
             except (TypeError, ValueError) as e:
                 raise _in(f"{v.__class__.__name__}.value", e) from None
 
-    def read(buf: Any, off: int, cx: Any) -> Any:
-        size, name, payload = _VARIANT.unpack_from(buf, off + _P)
-        cls, read_payload = by_name[_string_at(name, size)]
+    def read(addr: int, cx: Any) -> Any:
+        size, name, payload = _VARIANT.unpack_from(MEM, addr + _P)
+        cls, read_payload = by_name[MEM[name:name + size].tobytes()]
         if read_payload is None:
             return cls()
-        return cls(read_payload(_at(payload, VAL_SIZE), 0, cx))
+        return cls(read_payload(payload, cx))
 
     return Converter(lower, None, wit, read=read)
 
@@ -528,8 +529,8 @@ def _enum_converter(td: w.TypeDef) -> Converter:
         c.kind = K_ENUM
         _write_name(c.of.enumeration, name)
 
-    def read(buf: Any, off: int, cx: Any) -> Any:
-        return from_name[_read_name(buf, off + _P)]
+    def read(addr: int, cx: Any) -> Any:
+        return from_name[_name_at(addr + _P)]
 
     return Converter(lower, None, wit, read=read)
 
@@ -553,13 +554,11 @@ def _flags_converter(td: w.TypeDef) -> Converter:
         for i, name in enumerate(present):
             _write_name(data[i], name)
 
-    def read(buf: Any, off: int, cx: Any) -> Any:
-        n, ptr = _SIZE_PTR.unpack_from(buf, off + _P)
+    def read(addr: int, cx: Any) -> Any:
+        n, names = _SIZE_PTR.unpack_from(MEM, addr + _P)
         bits = 0
-        if n:
-            names_at = _at(ptr, n * _NAME_SIZE)
-            for i in range(n):
-                bits |= from_name[_read_name(names_at, i * _NAME_SIZE)]
+        for i in range(n):
+            bits |= from_name[_name_at(names + i * _NAME_SIZE)]
         return cls(bits)
 
     return Converter(lower, None, wit, read=read)
@@ -570,21 +569,21 @@ def _flags_converter(td: w.TypeDef) -> Converter:
 def _option_converter(payload: Converter, nested: bool, wit: str) -> Converter:
     write_payload, read_payload = payload.write, payload.read
 
-    def write(v: Any, buf: Any, off: int, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if v is None:
-            _KIND_PTR(buf, off, K_OPTION, 0)
+            _KIND_PTR(MEM, addr, K_OPTION, 0)
             return
         if nested:
             if not isinstance(v, Some):
                 raise _wrong(f"{wit} (None or Some(...))", v)
             v = v.value
-        _KIND_PTR(buf, off, K_OPTION, _boxed_at(write_payload, v, cx))
+        _KIND_PTR(MEM, addr, K_OPTION, _boxed_at(write_payload, v, cx))
 
-    def read(buf: Any, off: int, cx: Any) -> Any:
-        ptr = _PTR.unpack_from(buf, off + _P)[0]
+    def read(addr: int, cx: Any) -> Any:
+        ptr = _PTR.unpack_from(MEM, addr + _P)[0]
         if not ptr:
             return None
-        value = read_payload(_at(ptr, VAL_SIZE), 0, cx)
+        value = read_payload(ptr, cx)
         return Some(value) if nested else value
 
     return Converter(None, None, wit, read=read, write=write)
@@ -618,11 +617,11 @@ def _result_converter(ok: Optional[Converter], err: Optional[Converter], wit: st
     read_ok = ok.read if ok else None
     read_err = err.read if err else None
 
-    def read(buf: Any, off: int, cx: Any) -> Any:
-        is_ok, ptr = _RESULT.unpack_from(buf, off + _P)
+    def read(addr: int, cx: Any) -> Any:
+        is_ok, ptr = _RESULT.unpack_from(MEM, addr + _P)
         if is_ok:
-            return Ok(read_ok(_at(ptr, VAL_SIZE), 0, cx) if read_ok else None)
-        return Err(read_err(_at(ptr, VAL_SIZE), 0, cx) if read_err else None)
+            return Ok(read_ok(ptr, cx) if read_ok else None)
+        return Err(read_err(ptr, cx) if read_err else None)
 
     return Converter(_result_lower(ok, err, wit), None, wit, read=read)
 
