@@ -1,10 +1,20 @@
 """Converters between natural Python values and wasmtime's C component values.
 
-For each WIT type a `Converter` is built once (when a module loads) and reused on every
-call: `lower(value, cval, cx)` checks a Python value and writes it into a
-`wasmtime_component_val_t`; `lift(cval, cx)` reads one back as a Python value. Nothing
-re-reads function types per call, and values are tagged by our WIT model, never guessed
-from Python types (wasmtime-py's own conversion returns variants untagged).
+For each WIT type a `Converter` is built once (when its function is first called) and
+reused on every call. Its two working halves address C memory directly:
+
+- `write(value, address, cx)` checks a Python value and writes it into the
+  `wasmtime_component_val_t` at `address`;
+- `read(address, cx)` reads the value at `address` back as a Python value.
+
+Both pack and unpack fields with precompiled `struct`s on `MEM`, a memoryview of the
+whole address space, instead of making a ctypes Structure or Union object per field
+(that alone cost most of a call); strings and lists are allocated by wasmtime's own C
+allocators, called on plain addresses. `lower(value, cval, cx)` and `lift(cval, cx)` are
+the same on a ctypes `Val`. A few kinds (variants, enums, flags, results, f32, resource
+handles) still lower through ctypes objects; their `write` wraps that. Nothing re-reads
+function types per call, and values are tagged by our WIT model, never guessed from
+Python types (wasmtime-py's own conversion returns variants untagged).
 
 Memory rules:
 - a container attaches its (zeroed) storage to `cval` before filling it, so a failure
