@@ -11,8 +11,9 @@ Both pack and unpack fields with precompiled `struct`s on `MEM`, a memoryview of
 whole address space, instead of making a ctypes Structure or Union object per field
 (that alone cost most of a call); strings and lists are allocated by wasmtime's own C
 allocators, called on plain addresses. `lower(value, cval, cx)` and `lift(cval, cx)` are
-the same on a ctypes `Val`. A few kinds (variants, enums, flags, results, f32, resource
-handles) still lower through ctypes objects; their `write` wraps that. Nothing re-reads
+the same on a ctypes `Val`. Two kinds still lower through ctypes objects, their `write`
+wrapping that: f32 (ctypes rounds out-of-range doubles as C does) and resource handles
+(a handle is moved in and out of a value by wasmtime-py's helpers). Nothing re-reads
 function types per call, and values are tagged by our WIT model, never guessed from
 Python types (wasmtime-py's own conversion returns variants untagged).
 
@@ -37,7 +38,6 @@ import ctypes
 import struct
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 
-from wasmtime import _bindings as _raw_bindings
 from wasmtime import _ffi as ffi
 
 from . import _wit_model as w
@@ -55,19 +55,7 @@ K_BOOL, K_S8, K_U8, K_S16, K_U16, K_S32, K_U32, K_S64, K_U64 = range(9)
 K_F32, K_F64, K_CHAR, K_STRING, K_LIST, K_RECORD, K_TUPLE = range(9, 16)
 K_VARIANT, K_ENUM, K_OPTION, K_RESULT, K_FLAGS, K_RESOURCE = range(16, 22)
 
-_byref = ctypes.byref
 _memset = ctypes.memset
-
-
-def _c(name: str) -> Any:
-    """wasmtime's C function `name` with its argument types, without wasmtime-py's
-    Python wrapper around it (one Python call less on every value)."""
-    return getattr(_raw_bindings, "_" + name)
-
-
-_val_new = _c("wasmtime_component_val_new")
-_val_delete = _c("wasmtime_component_val_delete")
-_vallist_new_uninit = _c("wasmtime_component_vallist_new_uninit")
 
 
 def _at_address(name: str, restype: Any, *argtypes: Any) -> Any:
@@ -84,11 +72,9 @@ _val_delete_at = _at_address("wasmtime_component_val_delete", None, ctypes.c_voi
 _list_new_at = _at_address("wasmtime_component_vallist_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
 _record_new_at = _at_address("wasmtime_component_valrecord_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
 _tuple_new_at = _at_address("wasmtime_component_valtuple_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_flags_new_at = _at_address("wasmtime_component_valflags_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
 _KIND = struct.Struct("<B").pack_into
 _KIND_PTR = struct.Struct(f"<B{PAYLOAD_OFFSET - 1}xQ").pack_into  # a kind and a pointer payload
-# wasm_byte_vec_new(out, size, data) with `data` taken straight from a bytes object.
-_vec_new = ctypes.CFUNCTYPE(None, ctypes.POINTER(ffi.wasm_byte_vec_t), ctypes.c_size_t, ctypes.c_char_p)(
-    ctypes.cast(ffi.dll.wasm_byte_vec_new, ctypes.c_void_p).value)
 
 
 class CallContext(Protocol):
@@ -124,6 +110,9 @@ _SIZE_PTR = struct.Struct("<QQ")  # {size, data}: names, strings, lists, records
 _PTR = struct.Struct("<Q")
 _VARIANT = struct.Struct("<QQQ")  # discriminant name {size, data}, payload pointer
 _RESULT = struct.Struct(f"<?{ffi.wasmtime_component_valresult_t.val.offset - 1}xQ")  # is_ok, payload pointer
+_RESULT_VAL = _P + ffi.wasmtime_component_valresult_t.val.offset  # where a result's payload pointer is
+_RESULT_HEAD = struct.Struct(f"<B{_P - 1}x?{_RESULT_VAL - _P - 1}xQ").pack_into  # kind, is_ok, payload
+_VARIANT_VAL = _P + ffi.wasmtime_component_valvariant_t.val.offset  # where a variant's payload pointer is
 _ENTRY_SIZE = ctypes.sizeof(ffi.wasmtime_component_valrecord_entry_t)
 _ENTRY_VAL = ffi.wasmtime_component_valrecord_entry_t.val.offset
 _NAME_SIZE = ctypes.sizeof(ffi.wasm_name_t)
@@ -200,26 +189,13 @@ def _in(where: str, e: Exception) -> Exception:
     return type(e)(f"{where}: {e}")
 
 
-def _write_name(vec: Any, encoded: bytes) -> None:
-    """Fill a `wasm_name_t` with a copy of `encoded` (wasmtime owns and frees it)."""
-    _vec_new(_byref(vec), len(encoded), encoded)
-
-
-def _alloc_vals(holder: Any, count: int, new_uninit: Callable[..., None], stride: int) -> Any:
-    """Allocate `count` zeroed elements in a vallist/valtuple/valrecord `holder`."""
-    new_uninit(_byref(holder), count)
-    if count:
-        _memset(holder.data, 0, count * stride)
-    return holder.data
-
-
 def _boxed_at(write: Write, value: Any, cx: Any) -> int:
     """Write a payload into a fresh heap value (option/result/variant payloads); its address."""
     tmp = Val()
     try:
         write(value, _addressof(tmp), cx)
     except BaseException:
-        _val_delete(_byref(tmp))
+        _val_delete_at(_addressof(tmp))
         raise
     return _val_new_at(_addressof(tmp)) or 0
 
@@ -234,17 +210,6 @@ def _alloc_at(addr: int, kind: int, count: int, new_at: Any, stride: int) -> int
     ptr: int = _PTR.unpack_from(MEM, addr + _P + 8)[0]
     _memset(ptr, 0, count * stride)
     return ptr
-
-
-def _boxed(lower: Lower, value: Any, cx: Any) -> Any:
-    """Lower a payload into a fresh heap value (for variant/option/result payloads)."""
-    tmp = Val()
-    try:
-        lower(value, tmp, cx)
-    except BaseException:
-        _val_delete(_byref(tmp))
-        raise
-    return _val_new(_byref(tmp))
 
 
 # -- scalars ----------------------------------------------------------------------------------
@@ -376,21 +341,18 @@ def _bytes_converter(wit: str) -> Converter:
     """`list<u8>` as bytes, filled in bulk: every element is a 32-byte value whose kind byte
     is U8 and whose payload byte sits at PAYLOAD_OFFSET."""
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if not isinstance(v, (bytes, bytearray, memoryview)):
             raise _wrong("list<u8> (bytes, bytearray or memoryview)", v)
         data = bytes(v)
         n = len(data)
-        c.kind = K_LIST
-        _vallist_new_uninit(_byref(c.of.list), n)
+        items = _alloc_at(addr, K_LIST, n, _list_new_at, VAL_SIZE)  # zeroed
         if n:
-            # Write the 32-byte values in place: zero them, then set every kind byte and
-            # every payload byte with two strided slice assignments (C speed).
-            size = n * VAL_SIZE
-            view = memoryview((ctypes.c_char * size).from_address(_address(c.of.list.data))).cast("B")
-            _memset(c.of.list.data, 0, size)
-            view[0::VAL_SIZE] = _kind_bytes(n)
-            view[PAYLOAD_OFFSET::VAL_SIZE] = data
+            # Set every kind byte and every payload byte of the 32-byte values with two
+            # strided slice assignments (C speed).
+            end = items + n * VAL_SIZE
+            MEM[items:end:VAL_SIZE] = _kind_bytes(n)
+            MEM[items + _P:end:VAL_SIZE] = data
 
     def read(addr: int, cx: Any) -> bytes:
         n, ptr = _SIZE_PTR.unpack_from(MEM, addr + _P)
@@ -398,11 +360,7 @@ def _bytes_converter(wit: str) -> Converter:
             return b""
         return MEM[ptr + _P:ptr + n * VAL_SIZE:VAL_SIZE].tobytes()
 
-    return Converter(lower, None, wit, read=read)
-
-
-def _address(ptr: Any) -> int:
-    return ctypes.cast(ptr, ctypes.c_void_p).value or 0
+    return Converter(None, None, wit, read=read, write=write)
 
 
 _U8_KINDS = bytes([K_U8]) * 4096
@@ -493,24 +451,24 @@ def _record_converter(td: w.TypeDef, fields: Tuple[Tuple[str, Converter], ...]) 
 def _variant_converter(td: w.TypeDef, payloads: Tuple[Optional[Converter], ...]) -> Converter:
     info = variant_classes(td)
     wit = td.name or "variant"
-    by_class: Dict[type, Tuple[bytes, Optional[Lower]]] = {}
+    by_class: Dict[type, Tuple[bytes, Optional[Write]]] = {}
     by_name: Dict[bytes, Tuple[type, Optional[Read]]] = {}
     for (case_name, cls, _), payload in zip(info.cases, payloads):
-        by_class[cls] = (case_name.encode(), payload.lower if payload else None)
+        by_class[cls] = (case_name.encode(), payload.write if payload else None)
         by_name[case_name.encode()] = (cls, payload.read if payload else None)
     expected = " | ".join(cls.__name__ for _, cls, _ in info.cases)
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         found = by_class.get(v.__class__)
         if found is None:
             raise _wrong(f"variant {wit} ({expected})", v)
-        name, lower_payload = found
-        c.kind = K_VARIANT
-        _write_name(c.of.variant.discriminant, name)
-        c.of.variant.val = None  # no payload (and no stale pointer in a reused buffer)
-        if lower_payload is not None:
+        name, write_payload = found
+        _KIND(MEM, addr, K_VARIANT)
+        _vec_new_at(addr + _P, len(name), name)
+        _PTR.pack_into(MEM, addr + _VARIANT_VAL, 0)  # no payload (and no stale pointer)
+        if write_payload is not None:
             try:
-                c.of.variant.val = _boxed(lower_payload, v.value, cx)
+                _PTR.pack_into(MEM, addr + _VARIANT_VAL, _boxed_at(write_payload, v.value, cx))
             except (TypeError, ValueError) as e:
                 raise _in(f"{v.__class__.__name__}.value", e) from None
 
@@ -521,7 +479,7 @@ def _variant_converter(td: w.TypeDef, payloads: Tuple[Optional[Converter], ...])
             return cls()
         return cls(read_payload(payload, cx))
 
-    return Converter(lower, None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=write)
 
 
 def _enum_converter(td: w.TypeDef) -> Converter:
@@ -532,17 +490,17 @@ def _enum_converter(td: w.TypeDef) -> Converter:
     to_name = {member: names[i] for i, member in enumerate(cls)}
     from_name = {names[i]: member for i, member in enumerate(cls)}
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         name = to_name.get(v) if isinstance(v, cls) else None
         if name is None:
             raise _wrong(f"enum {wit} ({cls.__name__})", v)
-        c.kind = K_ENUM
-        _write_name(c.of.enumeration, name)
+        _KIND(MEM, addr, K_ENUM)
+        _vec_new_at(addr + _P, len(name), name)
 
     def read(addr: int, cx: Any) -> Any:
         return from_name[_name_at(addr + _P)]
 
-    return Converter(lower, None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=write)
 
 
 def _flags_converter(td: w.TypeDef) -> Converter:
@@ -551,18 +509,14 @@ def _flags_converter(td: w.TypeDef) -> Converter:
     assert isinstance(td.kind, w.Flags)
     names = [(1 << i, flag.name.encode()) for i, flag in enumerate(td.kind.flags)]
     from_name = {name: bit for bit, name in names}
-    new_uninit = _c("wasmtime_component_valflags_new_uninit")
-    name_size = ctypes.sizeof(ffi.wasm_name_t)
-
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if not isinstance(v, cls):
             raise _wrong(f"flags {wit} ({cls.__name__})", v)
         bits = v.value
         present = [name for bit, name in names if bits & bit]
-        c.kind = K_FLAGS
-        data = _alloc_vals(c.of.flags, len(present), new_uninit, name_size)
+        at = _alloc_at(addr, K_FLAGS, len(present), _flags_new_at, _NAME_SIZE)
         for i, name in enumerate(present):
-            _write_name(data[i], name)
+            _vec_new_at(at + i * _NAME_SIZE, len(name), name)
 
     def read(addr: int, cx: Any) -> Any:
         n, names = _SIZE_PTR.unpack_from(MEM, addr + _P)
@@ -571,7 +525,7 @@ def _flags_converter(td: w.TypeDef) -> Converter:
             bits |= from_name[_name_at(names + i * _NAME_SIZE)]
         return cls(bits)
 
-    return Converter(lower, None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=write)
 
 
 # -- option and result ------------------------------------------------------------------------------
@@ -599,28 +553,25 @@ def _option_converter(payload: Converter, nested: bool, wit: str) -> Converter:
     return Converter(None, None, wit, read=read, write=write)
 
 
-def _result_lower(ok: Optional[Converter], err: Optional[Converter], wit: str) -> Lower:
-    lower_ok = ok.lower if ok else None
-    lower_err = err.lower if err else None
+def _result_write(ok: Optional[Converter], err: Optional[Converter], wit: str) -> Write:
+    write_ok = ok.write if ok else None
+    write_err = err.write if err else None
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
+    def write(v: Any, addr: int, cx: Any) -> None:
         if isinstance(v, Ok):
-            is_ok, lower_payload = True, lower_ok
+            is_ok, write_payload = True, write_ok
         elif isinstance(v, Err):
-            is_ok, lower_payload = False, lower_err
+            is_ok, write_payload = False, write_err
         else:
             raise _wrong(f"{wit} (Ok(...) or Err(...))", v)
-        c.kind = K_RESULT
-        c.of.result.is_ok = is_ok
-        if lower_payload is None:
-            if v.value is not None:
-                raise TypeError(f"expected {wit}: {type(v).__name__} carries no value here, "
-                                f"got {_describe(v.value)}")
-            c.of.result.val = None
-        else:
-            c.of.result.val = _boxed(lower_payload, v.value, cx)
+        if write_payload is None and v.value is not None:
+            raise TypeError(f"expected {wit}: {type(v).__name__} carries no value here, "
+                            f"got {_describe(v.value)}")
+        _RESULT_HEAD(MEM, addr, K_RESULT, is_ok, 0)  # no payload (and no stale pointer)
+        if write_payload is not None:
+            _PTR.pack_into(MEM, addr + _RESULT_VAL, _boxed_at(write_payload, v.value, cx))
 
-    return lower
+    return write
 
 
 def _result_converter(ok: Optional[Converter], err: Optional[Converter], wit: str) -> Converter:
@@ -633,24 +584,24 @@ def _result_converter(ok: Optional[Converter], err: Optional[Converter], wit: st
             return Ok(read_ok(ptr, cx) if read_ok else None)
         return Err(read_err(ptr, cx) if read_err else None)
 
-    return Converter(_result_lower(ok, err, wit), None, wit, read=read)
+    return Converter(None, None, wit, read=read, write=_result_write(ok, err, wit))
 
 
 def returned_result(conv: Converter) -> Converter:
     """A function's returned `result<T, E>`: lifting returns T or raises Err(e); lowering
     (a host function's return value) takes T, and a raised Err is caught by the caller."""
-    inner_lift, inner_lower = conv.lift, conv.lower
+    inner_read, inner_write = conv.read, conv.write
 
-    def lift(c: Any, cx: Any) -> Any:
-        value = inner_lift(c, cx)
+    def read(addr: int, cx: Any) -> Any:
+        value = inner_read(addr, cx)
         if isinstance(value, Err):
             raise value
         return value.value
 
-    def lower(v: Any, c: Any, cx: Any) -> None:
-        inner_lower(v if isinstance(v, Err) else Ok(v), c, cx)
+    def write(v: Any, addr: int, cx: Any) -> None:
+        inner_write(v if isinstance(v, Err) else Ok(v), addr, cx)
 
-    return Converter(lower, lift, conv.wit)
+    return Converter(None, None, conv.wit, read=read, write=write)
 
 
 # -- resources ------------------------------------------------------------------------------------
