@@ -546,11 +546,9 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     invoke = engine.export_invoker(eng, raw_func)
     CallContext = engine.CallContext
     free_at = ev.free_at
-    byref = ctypes.byref
     lock = eng.lock
     context = eng.context
     shared_params, shared_result = ParamArray(), Val()
-    shared_result_ref = byref(shared_result)
     shared_base, shared_result_addr = ctypes.addressof(shared_params), ctypes.addressof(shared_result)
     pack_all = _scalar_packer(plan, ev.VAL_SIZE, ev.PAYLOAD_OFFSET)
     shared_view = memoryview(shared_params).cast("B") if pack_all is not None else None
@@ -567,12 +565,13 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                 eng.check_usable()
             if busy[0]:  # re-entered (a host function called back in): fresh buffers
                 params, result = ParamArray(), Val()
-                result_ref, cx = byref(result), CallContext(context, eng)
+                cx = CallContext(context, eng)
                 base, result_addr = ctypes.addressof(params), ctypes.addressof(result)
             else:
                 busy[0] = True
-                params, result_ref, cx = shared_params, shared_result_ref, shared_cx
+                params, result, cx = shared_params, shared_result, shared_cx
                 base, result_addr = shared_base, shared_result_addr
+            # `params` and `result` hold the memory behind `base` and `result_addr`.
             i = -1  # the last parameter lowering started on
             try:
                 try:
@@ -585,7 +584,7 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                     if pack_all is not None:
                         i = _first_bad_param(plan, args)
                     raise type(e)(f"{plan.describe_param(i)}: {e}") from None
-                invoke(params, nparams, result_ref if nresults else None, nresults, cx)
+                invoke(base, nparams, result_addr if nresults else 0, nresults, cx)
                 if read_result is None:
                     return None
                 try:

@@ -565,41 +565,44 @@ def _limit_hit(text: str, limits: Limits) -> Optional[str]:
     return None
 
 
-def export_invoker(instance: EngineInstance, func: Any) -> Callable[[Any, int, Any, int, CallContext], None]:
-    """A function calling export `func` with lowered params, bound once so a call does no
-    lookups, within the instance's per-call limits. It raises what a host function raised
-    (unchanged), or Trap (LimitExceeded when a limit was hit)."""
-    from wasmtime import _bindings
+def export_invoker(instance: EngineInstance, func: Any) -> Callable[[int, int, int, int, CallContext], None]:
+    """A function calling export `func`, bound once so a call does no lookups, within the
+    instance's per-call limits: `invoke(params, nparams, result, nresults, cx)` takes the
+    addresses of the lowered params and of the result slot (0 when there is none). It
+    raises what a host function raised (unchanged), or Trap (LimitExceeded when a limit
+    was hit)."""
+    raw_call = _lib.func_call()
+    func_address = ctypes.addressof(func)
+    context = ctypes.cast(instance.context, ctypes.c_void_p).value
+    keep = (func, instance.context)  # the memory behind those addresses stays alive with us
 
-    raw_call = _bindings._wasmtime_component_func_call  # the bare ctypes function
-    func_ref = ctypes.byref(func)
-    context = instance.context
-
-    def invoke(params: Any, nparams: int, result: Any, nresults: int, cx: CallContext) -> None:
+    def invoke(params: int, nparams: int, result: int, nresults: int, cx: CallContext) -> None:
         previous = instance.current_call
         instance.current_call = cx
         try:
-            err = raw_call(func_ref, context, params, nparams, result, nresults)
+            err = raw_call(func_address, context, params, nparams, result or None, nresults)
         finally:
             instance.current_call = previous
         if err:
             _raise_call_error(instance, err, cx)
 
+    invoke.keep = keep  # type: ignore[attr-defined]
     if not instance.limits.per_call:
         return invoke
     limited = instance.limited
 
-    def invoke_limited(params: Any, nparams: int, result: Any, nresults: int, cx: CallContext) -> None:
+    def invoke_limited(params: int, nparams: int, result: int, nresults: int, cx: CallContext) -> None:
         with limited():
             invoke(params, nparams, result, nresults, cx)
 
     return invoke_limited
 
 
-def _raise_call_error(instance: EngineInstance, err: Any, cx: CallContext) -> None:
+def _raise_call_error(instance: EngineInstance, err: int, cx: CallContext) -> None:
     import wasmtime
+    from wasmtime import _ffi
 
-    error = wasmtime.WasmtimeError._from_ptr(err)
+    error = wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(_ffi.wasmtime_error_t)))
     if cx.exception is not None:
         exc, cx.exception = cx.exception, None
         instance.poisoned = f"a host function raised {type(exc).__name__}"

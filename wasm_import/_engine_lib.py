@@ -1,7 +1,8 @@
 """wasmtime's C library, called directly for the few things an import needs.
 
 An import makes the engine and loads compiled code (a cache hit), or compiles and
-serializes (a miss); the timeout ticker advances the engine's epoch. None of that needs wasmtime-py's Python layer, whose import costs
+serializes (a miss); the timeout ticker advances the engine's epoch; and every export
+call goes through `func_call`, declared on plain addresses. None of that needs wasmtime-py's Python layer, whose import costs
 about 18 ms, most of a warm import's budget. So these calls go straight to the C library
 that the `wasmtime` wheel ships, through prototypes declared here, and `_engine` hands
 the resulting pointers to wasmtime-py only when an instance is made.
@@ -21,7 +22,7 @@ import sys
 from typing import Any, Iterable, Tuple
 
 __all__ = ["WasmtimeError", "new_engine", "compile_component", "deserialize", "deserialize_file",
-           "serialize", "delete_component", "increment_epoch"]
+           "serialize", "delete_component", "increment_epoch", "func_call"]
 
 _ptr = ctypes.c_void_p
 
@@ -143,6 +144,16 @@ def serialize(component: int) -> bytes:
 
 def delete_component(component: int) -> None:
     _lib().wasmtime_component_delete(component)
+
+
+@functools.lru_cache(maxsize=None)
+def func_call() -> Any:
+    """`wasmtime_component_func_call(func, context, params, nparams, results, nresults)` on
+    plain addresses (ints), returning the `wasmtime_error_t *` as an int (0: success).
+    Passing ints skips ctypes' per-argument type checks: the hot path of every call."""
+    lib = _lib()
+    prototype = ctypes.CFUNCTYPE(_ptr, _ptr, _ptr, _ptr, ctypes.c_size_t, _ptr, ctypes.c_size_t)
+    return prototype(ctypes.cast(lib.wasmtime_component_func_call, _ptr).value)
 
 
 def increment_epoch(engine: int) -> None:
