@@ -265,8 +265,8 @@ def _noted(invoke: Any, describe: str) -> Any:
         try:
             invoke(*args)
         except BaseException as e:
-            if hasattr(e, "add_note") and not getattr(e, "__wasm_noted__", False):
-                e.add_note(f"raised in the host function for {describe}")
+            if not getattr(e, "__wasm_noted__", False):
+                _add_note(e, f"raised in the host function for {describe}")
                 e.__wasm_noted__ = True  # type: ignore[attr-defined]
             raise
 
@@ -329,3 +329,16 @@ def _protocol_method(fplan: b.FunctionPlan) -> Any:
         parameters=[inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
                     *fplan.signature.parameters.values()])
     return method
+
+
+def _add_note(e: BaseException, note: str) -> None:
+    """`e.add_note(note)`; on Python 3.10, which has no add_note, the `__notes__` list
+    that PEP 678 defines (3.11's tracebacks print it; 3.10 keeps it for inspection)."""
+    if hasattr(e, "add_note"):
+        e.add_note(note)
+        return
+    try:
+        notes = e.__dict__.setdefault("__notes__", [])
+        notes.append(note)
+    except AttributeError:  # an exception type without a __dict__: nowhere to put it
+        pass
