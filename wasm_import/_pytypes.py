@@ -48,9 +48,11 @@ def _docstring(docs: w.Docs, fallback: str) -> str:
 def _make_record(td: w.TypeDef, module: str) -> type:
     assert isinstance(td.kind, w.Record)
     fields = [(snake(f.name), annotation(f.type)) for f in td.kind.fields]
-    cls = dataclasses.make_dataclass(pascal(td.name or "record"), fields)
+    # The docstring goes in up front: dataclasses would otherwise compute a signature
+    # for one, a fifth of the time it takes to make the class.
+    doc = _docstring(td.docs, f"WIT record `{td.name}`.")
+    cls = dataclasses.make_dataclass(pascal(td.name or "record"), fields, namespace={"__doc__": doc})
     cls.__module__ = module
-    cls.__doc__ = _docstring(td.docs, f"WIT record `{td.name}`.")
     cls.__wit__ = td  # type: ignore[attr-defined]
     return cls
 
@@ -61,9 +63,9 @@ def _make_variant(td: w.TypeDef, module: str) -> VariantClasses:
     for case in td.kind.cases:
         name = variant_case_class(td.name or "variant", case.name)
         fields = [("value", annotation(case.type))] if case.type is not None else []
-        cls = dataclasses.make_dataclass(name, fields)
+        doc = _docstring(case.docs, f"Case `{case.name}` of WIT variant `{td.name}`.")
+        cls = dataclasses.make_dataclass(name, fields, namespace={"__doc__": doc})
         cls.__module__ = module
-        cls.__doc__ = _docstring(case.docs, f"Case `{case.name}` of WIT variant `{td.name}`.")
         cls.__wit__ = td  # type: ignore[attr-defined]
         cases.append((case.name, cls, case.type is not None))
     classes = tuple(c for _, c, _ in cases)
