@@ -201,3 +201,43 @@ def test_no_grants_by_default() -> None:
 def test_malformed_dir_grants(grant: str) -> None:
     with pytest.raises(ValueError, match="WASM_IMPORT_DIRS"):
         _command.wasi_from_environment({"WASM_IMPORT_DIRS": grant}, ["prog"])
+
+
+# -- installing the hook at startup -------------------------------------------------------------
+
+def test_startup_hook_makes_python_m_find_components(tmp_path: Path) -> None:
+    """`python -m wasm_import startup-hook --user` is what makes a bare `python -m hooked`
+    work; `--remove` undoes it. PYTHONUSERBASE keeps the per-user directory temporary."""
+    env = child_env(PYTHONUSERBASE=str(tmp_path / "userbase"))
+    user_site = subprocess.run([sys.executable, "-c", "import site; print(site.ENABLE_USER_SITE)"],
+                               env=env, capture_output=True, text=True, check=True).stdout.strip()
+    if user_site != "True":
+        pytest.skip("this interpreter does not read per-user site-packages (a virtual environment)")
+    work = tmp_path / "work"
+    put(work / "hooked.wasm", assemble(RUN_WAT.format(status=0)))
+
+    def python_m_hooked() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hooked"], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    def hook(*flags: str) -> str:
+        return subprocess.run([sys.executable, "-m", "wasm_import", "startup-hook", "--user", *flags],
+                              env=env, capture_output=True, text=True, check=True).stdout
+
+    before = python_m_hooked()
+    assert before.returncode == 1 and "No module named hooked" in before.stderr
+    assert "wrote" in hook()
+    assert python_m_hooked().returncode == 0
+    assert "removed" in hook("--remove")
+    assert python_m_hooked().returncode == 1
+
+
+def test_startup_hook_writes_one_import_line(tmp_path: Path) -> None:
+    from wasm_import._cli import STARTUP_PTH, main
+
+    assert main(["startup-hook", "--site-dir", str(tmp_path)]) == 0
+    lines = [line for line in (tmp_path / STARTUP_PTH).read_text().splitlines() if not line.startswith("#")]
+    assert lines == ["import wasm_import"]
+    assert main(["startup-hook", "--site-dir", str(tmp_path), "--remove"]) == 0
+    assert not (tmp_path / STARTUP_PTH).exists()
+    assert main(["startup-hook", "--site-dir", str(tmp_path), "--remove"]) == 0  # idempotent

@@ -8,7 +8,8 @@ the guest passed to `wasi:cli/exit` when it exits that way (WASI 0.2's `exit` ta
 ok or err, which become 0 and 1; `GuestExit` carries whatever number wasmtime reports).
 
 The import hook must be installed before Python looks for `foo`: that is, `wasm_import`
-must already be imported at startup (for example from a `.pth` file or `sitecustomize`).
+must already be imported at startup. `python -m wasm_import startup-hook` writes the
+one-line `.pth` file that does it (see `_cli.run_startup_hook`); `sitecustomize` works too.
 
 ## The sandbox
 
