@@ -550,8 +550,7 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     context = eng.context
     shared_params, shared_result = ParamArray(), Val()
     shared_base, shared_result_addr = ctypes.addressof(shared_params), ctypes.addressof(shared_result)
-    pack_all = _scalar_packer(plan, ev.VAL_SIZE, ev.PAYLOAD_OFFSET)
-    shared_view = memoryview(shared_params).cast("B") if pack_all is not None else None
+    write_all = ev.scalars_writer(plan.params, plan.qualname)
     shared_cx = CallContext(context, eng)
     busy = [False]
     too_many = (f"{plan.qualname}() takes {nparams} argument{'s' * (nparams != 1)} "
@@ -575,14 +574,14 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
             i = -1  # the last parameter lowering started on
             try:
                 try:
-                    if pack_all is not None and params is shared_params:
-                        pack_all(shared_view, args)
+                    if write_all is not None:
+                        write_all(base, args)
                     else:
                         for i in range(nparams):
                             writes[i](args[i], base + i * val_size, cx)
                 except (TypeError, ValueError) as e:
-                    if pack_all is not None:
-                        i = _first_bad_param(plan, args)
+                    if write_all is not None:
+                        i = ev.first_refused(plan.params, args)
                     raise type(e)(f"{plan.describe_param(i)}: {e}") from None
                 invoke(base, nparams, result_addr if nresults else 0, nresults, cx)
                 if read_result is None:
@@ -607,38 +606,6 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                     busy[0] = False
 
     return call
-
-
-def _scalar_packer(plan: FunctionPlan, val_size: int, payload_offset: int
-                   ) -> Optional[Callable[[Any, Tuple[Any, ...]], None]]:
-    """For a function whose parameters are all scalars: one generated function that checks
-    every argument and writes all of them (kind and payload) with a single
-    `struct.pack_into`, instead of one ctypes attribute write per field. None otherwise."""
-    import struct
-
-    packed = [c.packed for c in plan.params]
-    if not packed or any(p is None for p in packed):
-        return None
-    fmt, names, values = "<", {"pack": None}, []
-    for i, (code, kind, check) in enumerate(packed):  # type: ignore[misc]
-        pad = val_size - payload_offset - struct.calcsize("<" + code)
-        fmt += f"B{payload_offset - 1}x{code}{pad}x"
-        names[f"check{i}"] = check
-        values.append(f"{kind}, check{i}(args[{i}])")
-    names["pack"] = struct.Struct(fmt).pack_into
-    source = f"def pack_all(view, args):\n    pack(view, 0, {', '.join(values)})\n"
-    exec(compile(source, f"<wasm-import lowering of {plan.qualname}>", "exec"), names)
-    return names["pack_all"]  # type: ignore[return-value]
-
-
-def _first_bad_param(plan: FunctionPlan, args: Tuple[Any, ...]) -> int:
-    """Which argument a scalar packer refused (its checks have no side effects)."""
-    for i, converter in enumerate(plan.params):
-        try:
-            converter.packed[2](args[i])  # type: ignore[index]
-        except (TypeError, ValueError):
-            return i
-    return 0
 
 
 def make_host_invoke(plan: FunctionPlan, target: Callable[..., Any], describe: str) -> Callable[..., None]:

@@ -22,7 +22,7 @@ import sys
 from typing import Any, Iterable, Tuple
 
 __all__ = ["WasmtimeError", "new_engine", "compile_component", "deserialize", "deserialize_file",
-           "serialize", "delete_component", "increment_epoch", "func_call"]
+           "serialize", "delete_component", "increment_epoch", "func_call", "c_function"]
 
 _ptr = ctypes.c_void_p
 
@@ -146,14 +146,20 @@ def delete_component(component: int) -> None:
     _lib().wasmtime_component_delete(component)
 
 
+def c_function(name: str, restype: Any, *argtypes: Any) -> Any:
+    """wasmtime's C function `name` as a new function object of the given prototype; with
+    `c_void_p` arguments it takes plain addresses (ints), which ctypes passes unchecked."""
+    address = ctypes.cast(getattr(_lib(), name), _ptr).value
+    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+
 @functools.lru_cache(maxsize=None)
 def func_call() -> Any:
     """`wasmtime_component_func_call(func, context, params, nparams, results, nresults)` on
     plain addresses (ints), returning the `wasmtime_error_t *` as an int (0: success).
     Passing ints skips ctypes' per-argument type checks: the hot path of every call."""
-    lib = _lib()
-    prototype = ctypes.CFUNCTYPE(_ptr, _ptr, _ptr, _ptr, ctypes.c_size_t, _ptr, ctypes.c_size_t)
-    return prototype(ctypes.cast(lib.wasmtime_component_func_call, _ptr).value)
+    return c_function("wasmtime_component_func_call", _ptr, _ptr, _ptr, _ptr, ctypes.c_size_t, _ptr,
+                      ctypes.c_size_t)
 
 
 def increment_epoch(engine: int) -> None:

@@ -40,12 +40,14 @@ from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 
 from wasmtime import _ffi as ffi
 
+from . import _engine_lib as _lib
 from . import _wit_model as w
 from ._names import snake
 from ._pytypes import class_for, is_option, variant_classes, wit_type_name
 from ._values import Err, Ok, Some
 
-__all__ = ["Converter", "Codec", "ResourceCodec", "CallContext", "free_val", "free_at", "MEM"]
+__all__ = ["Converter", "Codec", "ResourceCodec", "CallContext", "free_val", "free_at", "MEM",
+           "scalars_writer", "first_refused"]
 
 Val = ffi.wasmtime_component_val_t
 VAL_SIZE = ctypes.sizeof(Val)
@@ -58,21 +60,15 @@ K_VARIANT, K_ENUM, K_OPTION, K_RESULT, K_FLAGS, K_RESOURCE = range(16, 22)
 _memset = ctypes.memset
 
 
-def _at_address(name: str, restype: Any, *argtypes: Any) -> Any:
-    """wasmtime's C function `name`, taking plain addresses (ints) where it takes pointers."""
-    address = ctypes.cast(getattr(ffi.dll, name), ctypes.c_void_p).value
-    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
-
-
 _addressof = ctypes.addressof
 # wasm_byte_vec_new(out, size, data) and the *_new_uninit allocators, on addresses.
-_vec_new_at = _at_address("wasm_byte_vec_new", None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
-_val_new_at = _at_address("wasmtime_component_val_new", ctypes.c_void_p, ctypes.c_void_p)
-_val_delete_at = _at_address("wasmtime_component_val_delete", None, ctypes.c_void_p)
-_list_new_at = _at_address("wasmtime_component_vallist_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
-_record_new_at = _at_address("wasmtime_component_valrecord_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
-_tuple_new_at = _at_address("wasmtime_component_valtuple_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
-_flags_new_at = _at_address("wasmtime_component_valflags_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_vec_new_at = _lib.c_function("wasm_byte_vec_new", None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+_val_new_at = _lib.c_function("wasmtime_component_val_new", ctypes.c_void_p, ctypes.c_void_p)
+_val_delete_at = _lib.c_function("wasmtime_component_val_delete", None, ctypes.c_void_p)
+_list_new_at = _lib.c_function("wasmtime_component_vallist_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_record_new_at = _lib.c_function("wasmtime_component_valrecord_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_tuple_new_at = _lib.c_function("wasmtime_component_valtuple_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
+_flags_new_at = _lib.c_function("wasmtime_component_valflags_new_uninit", None, ctypes.c_void_p, ctypes.c_size_t)
 _KIND = struct.Struct("<B").pack_into
 _KIND_PTR = struct.Struct(f"<B{PAYLOAD_OFFSET - 1}xQ").pack_into  # a kind and a pointer payload
 
@@ -173,6 +169,34 @@ def free_at(addr: int) -> None:
     _KIND(MEM, addr, K_BOOL)
 
 
+def scalars_writer(converters: Tuple[Converter, ...], label: str) -> Optional[Callable[[int, Any], None]]:
+    """For parameters that are all scalars: one generated function, `write_all(address,
+    args)`, that checks every argument and writes all the values (kind and payload) into
+    the Val array at `address` with a single `struct.pack_into`. None otherwise."""
+    packed = [c.packed for c in converters]
+    if not packed or any(p is None for p in packed):
+        return None
+    fmt, names, values = "<", {"MEM": MEM}, []
+    for i, (code, kind, check) in enumerate(packed):  # type: ignore[misc]
+        fmt += f"B{_P - 1}x{code}{VAL_SIZE - _P - struct.calcsize('<' + code)}x"
+        names[f"check{i}"] = check
+        values.append(f"{kind}, check{i}(args[{i}])")
+    names["pack"] = struct.Struct(fmt).pack_into
+    source = f"def write_all(address, args):\n    pack(MEM, address, {', '.join(values)})\n"
+    exec(compile(source, f"<wasm-import lowering of {label}>", "exec"), names)
+    return names["write_all"]  # type: ignore[return-value]
+
+
+def first_refused(converters: Tuple[Converter, ...], args: Tuple[Any, ...]) -> int:
+    """Which argument a `scalars_writer` refused (its checks have no side effects)."""
+    for i, converter in enumerate(converters):
+        try:
+            converter.packed[2](args[i])  # type: ignore[index]
+        except (TypeError, ValueError):
+            return i
+    return 0
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 60:
@@ -214,7 +238,7 @@ def _alloc_at(addr: int, kind: int, count: int, new_at: Any, stride: int) -> int
 
 # -- scalars ----------------------------------------------------------------------------------
 
-def _int_converter(kind: int, field: str, bits: int, signed: bool) -> Converter:
+def _int_converter(kind: int, bits: int, signed: bool) -> Converter:
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     name = f"{'s' if signed else 'u'}{bits}"
     expected = f"{name} (an int in {lo}..{hi})"
@@ -688,14 +712,14 @@ def _unsupported(wit: str) -> Converter:
 
 _PRIMITIVES: Dict[w.Primitive, Callable[[], Converter]] = {
     w.Primitive.BOOL: _bool_converter,
-    w.Primitive.U8: lambda: _int_converter(K_U8, "u8", 8, False),
-    w.Primitive.U16: lambda: _int_converter(K_U16, "u16", 16, False),
-    w.Primitive.U32: lambda: _int_converter(K_U32, "u32", 32, False),
-    w.Primitive.U64: lambda: _int_converter(K_U64, "u64", 64, False),
-    w.Primitive.S8: lambda: _int_converter(K_S8, "s8", 8, True),
-    w.Primitive.S16: lambda: _int_converter(K_S16, "s16", 16, True),
-    w.Primitive.S32: lambda: _int_converter(K_S32, "s32", 32, True),
-    w.Primitive.S64: lambda: _int_converter(K_S64, "s64", 64, True),
+    w.Primitive.U8: lambda: _int_converter(K_U8, 8, False),
+    w.Primitive.U16: lambda: _int_converter(K_U16, 16, False),
+    w.Primitive.U32: lambda: _int_converter(K_U32, 32, False),
+    w.Primitive.U64: lambda: _int_converter(K_U64, 64, False),
+    w.Primitive.S8: lambda: _int_converter(K_S8, 8, True),
+    w.Primitive.S16: lambda: _int_converter(K_S16, 16, True),
+    w.Primitive.S32: lambda: _int_converter(K_S32, 32, True),
+    w.Primitive.S64: lambda: _int_converter(K_S64, 64, True),
     w.Primitive.F32: lambda: _float_converter(32),
     w.Primitive.F64: lambda: _float_converter(64),
     w.Primitive.CHAR: _char_converter,
