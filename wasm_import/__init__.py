@@ -20,7 +20,7 @@ from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceede
 from ._limits import Limits
 from ._hook import install, uninstall
 from ._values import Err, Ok, Result, Some
-from ._wasi import Dir, Wasi
+from ._wasi import Dir, Net, Wasi
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._component import ComponentInstance, ComponentModule
@@ -32,6 +32,7 @@ __all__ = [
     "wit",
     "Wasi",
     "Dir",
+    "Net",
     "Limits",
     "Some",
     "Ok",
