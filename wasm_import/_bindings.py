@@ -453,8 +453,8 @@ class _PlanBuilder:
             for td in item.types.values():
                 if isinstance(td.kind, w.Resource):
                     plan.resources[td.name or ""] = (td, self.host_codec(td).type_id)
-            if plan.is_wasi:
-                return plan
+            if plan.is_wasi and not _python_wasi():
+                return plan  # wasmtime's own WASI serves it
             for func in item.functions.values():
                 plan.functions[func.name] = self.function(func, path, scope, True, f"{key}.")
             return plan
@@ -464,6 +464,12 @@ class _PlanBuilder:
         elif isinstance(item, w.TypeDef) and isinstance(item.kind, w.Resource):
             plan.resources[item.name or key] = (item, self.host_codec(item).type_id)
         return plan
+
+
+def _python_wasi() -> bool:
+    from .runtime.wasi import python_wasi
+
+    return python_wasi()
 
 
 def _attr_names(world: w.World) -> Dict[str, str]:

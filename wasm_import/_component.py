@@ -49,10 +49,14 @@ class ComponentInstance:
 
         plan: b.ModulePlan = module.__wasm_plan__
         self.module = module
-        functions, resources = resolve_imports(plan, imports or {})
+        wasi_context = _wasi_context(plan, wasi)
+        functions, resources = resolve_imports(plan, imports or {}, wasi_context)
         self._engine = engine.EngineInstance(
             module.__wasm_compiled__, functions=functions, resources=resources,
-            wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi else None, limits=limits or NO_LIMITS)
+            wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi and wasi_context is None else None,
+            limits=limits or NO_LIMITS)
+        if wasi_context is not None:  # WASI served in Python: its captured output is ours
+            self._engine.stdout, self._engine.stderr = wasi_context.stdout, wasi_context.stderr
         self._engine.host_table = b.HostResourceTable()  # type: ignore[attr-defined]
         self._engine.user = self  # type: ignore[attr-defined]
         self._callers: Dict[int, Callable[..., Any]] = {}
@@ -118,6 +122,17 @@ class ComponentInstance:
     def __repr__(self) -> str:
         state = " (poisoned)" if self.poisoned else ""
         return f"<instance of component {self.module.__name__!r}{state}>"
+
+
+def _wasi_context(plan: b.ModulePlan, wasi: Optional[Wasi]) -> Any:
+    """A Python WASI context when `WASM_IMPORT_WASI=python` and the component imports WASI."""
+    from .runtime.wasi import python_wasi
+
+    if not plan.needs_wasi or not python_wasi():
+        return None
+    from .runtime.wasi import WasiContext
+
+    return WasiContext(wasi or DEFAULT_WASI)
 
 
 def _decorate(func: Callable[..., Any], plan: b.FunctionPlan, module_name: str) -> Callable[..., Any]:

@@ -79,13 +79,15 @@ def _interface_provider(provider: Any, key: str) -> Any:
     return provider
 
 
-def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any]) -> Tuple[List[engine.HostFunction],
-                                                                            List[engine.HostResource]]:
+def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any],
+                    wasi_context: Any = None) -> Tuple[List[engine.HostFunction], List[engine.HostResource]]:
     """Host functions and resources implementing `plan`'s imports from `imports`.
 
     An import given but lacking what the component needs is an error now. An import not
     given at all is defined to raise `LinkError` when the guest calls it, so a component
-    can be loaded, inspected and used for everything that does not need it.
+    can be loaded, inspected and used for everything that does not need it. A `wasi:*`
+    import not given is served by `wasi_context` (a `runtime.wasi.WasiContext`); without
+    one, wasmtime's own WASI serves them all.
     """
     functions: List[engine.HostFunction] = []
     resources: List[engine.HostResource] = []
@@ -93,9 +95,12 @@ def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any]) -> Tuple[Lis
     absent: List[b.ImportedInterfacePlan] = []
     instances: Dict[int, Any] = {}
     for key, iplan in plan.imports.items():
-        if iplan.is_wasi:
+        if iplan.is_wasi and wasi_context is None:
             continue
         found, value = _find_value(key, imports)
+        if not found and iplan.is_wasi:
+            value = wasi_context.provider(key, iplan.interface)
+            found = value is not None
         if not found:
             absent.append(iplan)
             continue
