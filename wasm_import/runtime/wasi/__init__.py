@@ -4,3 +4,24 @@
 (`wasi:sockets` and `wasi:http` beside them), served to a component like any other
 import: one object per imported interface, built per instance from its `Wasi` grants.
 """
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["python_wasi", "WasiContext", "wasi_provider", "register_interface"]
+
+
+def python_wasi() -> bool:
+    """Is WASI served by this package (`WASM_IMPORT_WASI=python`) rather than by
+    wasmtime's built-in WASI? (A switch for the first engine; the new runtime always
+    uses this package.)"""
+    return os.environ.get("WASM_IMPORT_WASI", "") == "python"
+
+
+def __getattr__(name: str):  # the implementations load on first use, not with the package
+    if name in ("WasiContext", "wasi_provider", "register_interface"):
+        from . import _context
+
+        return getattr(_context, name)
+    raise AttributeError(name)

@@ -626,20 +626,20 @@ class FileOutputStream(OutputStream):
         import os
 
         try:
-            if isinstance(self._file, int):
-                if self._append:
-                    os.lseek(self._file, 0, os.SEEK_END)
-                    _write_all(self._file, data)
-                elif self._offset is not None:
-                    view = memoryview(data)
-                    while view:
-                        n = os.pwrite(self._file, view, self._offset)
-                        self._offset += n
-                        view = view[n:]
-                else:
-                    _write_all(self._file, data)
-            else:
+            if self._offset is None and not self._append and callable(getattr(self._file, "write", None)):
                 self._file.write(data)
+                return
+            fd = self._file if isinstance(self._file, int) else self._file.fileno()
+            if self._offset is not None:
+                view = memoryview(data)
+                while view:
+                    n = os.pwrite(fd, view, self._offset)
+                    self._offset += n
+                    view = view[n:]
+                return
+            if self._append:
+                os.lseek(fd, 0, os.SEEK_END)
+            _write_all(fd, data)
         except OSError as e:
             raise StreamFailed.from_os_error(e) from None
         except ValueError as e:  # a closed file object
