@@ -14,17 +14,19 @@ network stack.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 __all__ = ["Wasi", "Dir", "Net", "HttpHost"]
 
 
 @dataclass(frozen=True)
 class Dir:
-    """A host directory granted to the guest at `guest` (read-only unless told)."""
+    """A directory granted to the guest at `guest` (read-only unless told): a host
+    directory (a path), or a `MemoryDir` whose files live in this process."""
 
-    host: str
+    host: Union[str, "os.PathLike[str]", Any]
     guest: str
     readonly: bool = True
 
@@ -151,9 +153,11 @@ class Wasi:
     - `args`: the guest's argv (the first item is the program name by convention).
     - `env`: environment variables; nothing of the host's environment leaks in.
     - `dirs`: preopened directories (`Dir`), read-only unless `readonly=False`.
-    - `stdin`: bytes to read, `"inherit"` for this process's stdin, or None (empty).
+    - `stdin`: bytes to read, `"inherit"` for this process's stdin, a binary file
+      object or a path (`pathlib.Path`) to read, or None (empty).
     - `stdout`/`stderr`: `"inherit"` (the default: this process's streams), `"capture"`
-      (collected; read them from `instance.stdout` / `instance.stderr`), or `"discard"`.
+      (collected; read them from `instance.stdout` / `instance.stderr`), `"discard"`,
+      a binary file object to write to, or a path (`pathlib.Path`) to a file to create.
     - `network`: `Net` grants for `wasi:sockets` (none: every connect, bind and name
       lookup is refused with `access-denied`).
     - `http`: hosts that `wasi:http` outgoing requests may reach, as `"host"` (any port)
@@ -163,9 +167,9 @@ class Wasi:
     args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     dirs: Sequence[Dir] = ()
-    stdin: Union[bytes, None, Literal["inherit"]] = None
-    stdout: Literal["inherit", "capture", "discard"] = "inherit"
-    stderr: Literal["inherit", "capture", "discard"] = "inherit"
+    stdin: Union[bytes, None, Literal["inherit"], "os.PathLike[str]", Any] = None
+    stdout: Union[Literal["inherit", "capture", "discard"], "os.PathLike[str]", Any] = "inherit"
+    stderr: Union[Literal["inherit", "capture", "discard"], "os.PathLike[str]", Any] = "inherit"
     network: Sequence[Net] = ()
     http: Sequence[str] = ()
 
@@ -173,10 +177,19 @@ class Wasi:
         if isinstance(self.args, str):
             raise TypeError("Wasi.args must be a sequence of strings, not one string")
         for name in ("stdout", "stderr"):
-            if getattr(self, name) not in ("inherit", "capture", "discard"):
-                raise ValueError(f"Wasi.{name} must be 'inherit', 'capture' or 'discard'")
-        if not (self.stdin is None or self.stdin == "inherit" or isinstance(self.stdin, bytes)):
-            raise TypeError("Wasi.stdin must be bytes, 'inherit' or None")
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) and value not in ("inherit", "capture", "discard"):
+                raise ValueError(f"Wasi.{name} must be 'inherit', 'capture', 'discard', "
+                                 f"a binary file object or a pathlib.Path, got {value!r}")
+            if not isinstance(value, (str, os.PathLike)) and not callable(getattr(value, "write", None)):
+                raise TypeError(f"Wasi.{name} must be 'inherit', 'capture', 'discard', "
+                                f"a binary file object or a pathlib.Path, got {value!r}")
+        if not (self.stdin is None or self.stdin == "inherit" or isinstance(self.stdin, (bytes, os.PathLike))
+                or callable(getattr(self.stdin, "read", None))):
+            raise TypeError("Wasi.stdin must be bytes, 'inherit', a binary file object, a pathlib.Path or None")
+        for d in self.dirs:
+            if not isinstance(d, Dir):
+                raise TypeError(f"Wasi.dirs must be a sequence of Dir grants, got {d!r}")
         if isinstance(self.network, Net) or any(not isinstance(n, Net) for n in self.network):
             raise TypeError("Wasi.network must be a sequence of Net grants")
         if isinstance(self.http, str):
