@@ -4,16 +4,16 @@
         │  Instance(compiled, host, limits)
         ▼
     Store ── core instances, in plan order, each import wired to:
-               another core instance's export        (CoreExport)
+               another core instance's export         (CoreExport)
                a host function made for a canon lower (Lowered: LowerHost / LowerLifted)
-               a resource intrinsic                   (Intrinsic: resource.new / drop / rep)
+               a canon built-in                       (Intrinsic: resource.new / drop / rep)
 
-An instance of a component is one core `Store`; every component instance inside it (the
+One instance of a component is one core `Store`. Every component instance inside it (the
 outermost, and one per nested component instantiation) has its own handle table
-(`ComponentState`). Host functions are made lazily, the first time a core module imports
-them, from the import's declared core type; canon options (memory, realloc,
-post-return) are resolved to live objects on first use, since in a flattened component
-a lowering may be wired before the core instance that holds its memory exists.
+(`_handles.InstanceState`). Host functions are made the first time a core module imports
+them, typed as that import declares; canon options are resolved to live objects
+(`_abi.CallOptions`) then too: a canon definition comes after the core items its options
+name, and the plan instantiates in definition order, so they exist by then.
 
 Calls are serialized by `lock` (a store is single-threaded; wasm itself runs without the
 GIL). A trap poisons the store: every later call raises `InstancePoisonedError`.
@@ -22,10 +22,10 @@ GIL). A trap poisons the store: every later call raises `InstancePoisonedError`.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import _wit_model as w
-from .._errors import LinkError
+from .._errors import Trap
 from .._limits import NO_LIMITS, Limits
 from . import _abi, _handles
 from . import _plan as p
@@ -38,15 +38,15 @@ __all__ = ["Instance", "HostImports"]
 class HostImports:
     """What an instance asks of its host for each `canon lower` of an outer import.
 
-    `function(key, name)` returns `(func, target, returns_result, policy)` for the WIT
-    function `name` of world import `key`: its WIT type (with the world's named types,
-    so values get the right Python classes), the Python callable implementing it,
-    whether a returned `result` is "return or raise Err", and the resource policy
-    for its values. `resource_dropped(key, name, rep)` runs when the guest drops its
+    `function(key, name)` returns `(func, target, returns_result, policy, label)` for the
+    WIT function `name` of world import `key`: its WIT type (the world's named types, so
+    values get their Python classes), the Python callable implementing it, whether a
+    returned `result` is "return T or raise Err", the resource policy for its values, and
+    how errors name it. `resource_dropped(key, name, rep)` runs when the guest drops its
     last handle to a host resource. The bindings layer implements this.
     """
 
-    def function(self, key: str, name: str) -> Tuple[w.Function, Callable[..., Any], bool, Any]:
+    def function(self, key: str, name: str) -> Tuple[w.Function, Callable[..., Any], bool, Any, str]:
         raise NotImplementedError
 
     def resource_dropped(self, key: str, name: str, rep: int) -> None:
@@ -56,17 +56,22 @@ class HostImports:
 class Instance:
     """One instance of a compiled component, with its own store."""
 
-    def __init__(self, compiled: CompiledComponent, host: HostImports, limits: Limits = NO_LIMITS) -> None:
+    def __init__(self, compiled: CompiledComponent, host: HostImports, limits: Limits = NO_LIMITS,
+                 module_name: str = "wasm_import.types") -> None:
         plan = compiled.plan
         self.plan = plan
         self.host = host
+        self.module_name = module_name
         self.lock = threading.RLock()
         self.store = Store(limits)
-        self.states = [_handles.ComponentState(i) for i in range(plan.component_instances)]
-        self.resource_types = [self._resource_type(i, d) for i, d in enumerate(plan.resources)]
-        self._core: List[Any] = []  # a CoreInstance, or a plan Bag, per plan.instances entry
+        self.states = [_handles.InstanceState(f"component instance {i}") for i in range(plan.component_instances)]
+        self.resource_types = [self._resource_type(d) for d in plan.resources]
+        self._core: List[Any] = []  # a CoreInstance or a plan Bag per plan.instances entry
         self._made: Dict[Tuple[str, int], Extern] = {}  # host functions made for Lowered/Intrinsic
-        self._options: Dict[int, Any] = {}
+        self._callers: Dict[int, Callable[..., tuple]] = {}
+        self._options: Dict[p.Options, _abi.CallOptions] = {}
+        self._spec_policy = _handles.SpecPolicy(self._anonymous_resource)
+        self._extra_host_types: Dict[Tuple[str, str], _handles.ResourceType] = {}
         with self.lock:
             for step in plan.instances:
                 if isinstance(step, p.Bag):
@@ -79,12 +84,12 @@ class Instance:
     # -- wiring ---------------------------------------------------------------------------
 
     def _extern(self, ref: "p.CoreRef", functype: Any = None) -> Extern:
-        """The live core item `ref` names (`functype`: the importer's view of a function)."""
+        """The live core item `ref` names (`functype`: how the importer types a function)."""
         if isinstance(ref, p.CoreExport):
             target = self._core[ref.instance]
             if isinstance(target, p.Bag):
                 return self._extern(target.exports[ref.name], functype)
-            return target.exports[ref.name]
+            return target.exports[ref.name]  # type: ignore[no-any-return]
         key = ("lowered" if isinstance(ref, p.Lowered) else "intrinsic", ref.index)
         made = self._made.get(key)
         if made is None:
@@ -96,45 +101,60 @@ class Instance:
         return made
 
     def _func(self, ref: "p.CoreRef") -> Callable[..., tuple]:
-        return self.store.caller(self._extern(ref))
-
-    def options(self, options: "p.Options") -> Any:
-        """Canon options resolved to live objects, made on first use and kept."""
-        found = self._options.get(id(options))
+        extern = self._extern(ref)
+        found = self._callers.get(id(extern))
         if found is None:
-            memory = self.store.memory(self._extern(options.memory)) if options.memory is not None else None
-            realloc = self._func(options.realloc) if options.realloc is not None else None
-            post_return = self._func(options.post_return) if options.post_return is not None else None
-            found = _abi.Options(memory=memory, realloc=realloc, post_return=post_return,
-                                 string_encoding=options.string_encoding, state=self.states[options.instance])
-            self._options[id(options)] = found
+            found = self._callers[id(extern)] = self.store.caller(extern)
         return found
 
-    def _lazy_options(self, options: "p.Options") -> Callable[[], Any]:
-        return lambda: self.options(options)
+    def options(self, options: "p.Options") -> "_abi.CallOptions":
+        """Canon options resolved to live objects, made on first use and kept."""
+        found = self._options.get(options)
+        if found is None:
+            memory = self.store.memory(self._extern(options.memory)) if options.memory is not None else None
+            realloc = None
+            if options.realloc is not None:
+                realloc_call = self._func(options.realloc)
+
+                def realloc(old: int, old_size: int, align: int, new_size: int) -> int:
+                    return realloc_call(old, old_size, align, new_size)[0]  # type: ignore[no-any-return]
+            post_return = self._func(options.post_return) if options.post_return is not None else None
+            found = _abi.CallOptions(memory=memory, realloc=realloc, post_return=post_return,
+                                     string_encoding=options.string_encoding,
+                                     inst=self.states[options.instance])
+            self._options[options] = found
+        return found
 
     # -- lowerings: host functions and composed calls ---------------------------------------
 
     def _lowering(self, lowering: Any) -> Tuple[Callable[..., Any], FuncType]:
+        if lowering.options.is_async:
+            return self._refuse(f"an async lowering of {lowering.type.name!r}"), _flat(lowering.type)
         if isinstance(lowering, p.LowerHost):
-            func, target, returns_result, policy = self.host.function(lowering.key, lowering.name)
-            callback = _abi.host_callback(func, target, self._lazy_options(lowering.options), policy,
-                                          returns_result)
-            return callback, _abi.core_functype(func, "lower")
-        assert isinstance(lowering, p.LowerLifted)
+            func, target, returns_result, policy, label = self.host.function(lowering.key, lowering.name)
+            callback = _abi.host_callback(func, target, self.options(lowering.options), policy, returns_result,
+                                          self.module_name, label)
+            return callback, _flat(func)
         lift = lowering.lift
-        callee = _abi.export_caller(lift.type, self._func(lift.func), self._lazy_options(lift.options),
-                                    _abi.PASS_THROUGH, False, "<composed>")
-        callback = _abi.host_callback(lowering.type, callee, self._lazy_options(lowering.options),
-                                      _abi.PASS_THROUGH, False)
-        return callback, _abi.core_functype(lowering.type, "lower")
+        if lift.options.is_async:
+            return self._refuse(f"a call to the async function {lift.type.name!r}"), _flat(lowering.type)
+        callback = _abi.lowered_lift_callback(lowering.type, self._func(lift.func), self.options(lift.options),
+                                              self.options(lowering.options), self._spec_policy,
+                                              lowering.type.name)
+        return callback, _flat(lowering.type)
+
+    @staticmethod
+    def _refuse(what: str) -> Callable[..., Any]:
+        def refuse(*_: Any) -> Any:
+            raise Trap(f"{what} needs the component-model async ABI, which this runtime does not run yet")
+        return refuse
 
     # -- resources -----------------------------------------------------------------------
 
-    def _resource_type(self, index: int, d: "p.ResourceDef") -> "_handles.ResourceType":
+    def _resource_type(self, d: "p.ResourceDef") -> "_handles.ResourceType":
         if d.instance is None:
-            key, name = d.import_key or "", d.import_name or d.name
-            return _handles.ResourceType(d.name, None, lambda rep: self.host.resource_dropped(key, name, rep))
+            key, name, host = d.import_key or "", d.import_name or d.name, self.host
+            return _handles.ResourceType(d.name, None, lambda rep: host.resource_dropped(key, name, rep))
         dtor = None
         if d.dtor is not None:
             ref = d.dtor
@@ -143,19 +163,44 @@ class Instance:
                 self._func(ref)(rep)
         return _handles.ResourceType(d.name, self.states[d.instance], dtor)
 
-    def _intrinsic(self, intrinsic: "p.ResourceIntrinsic") -> Tuple[Callable[..., Any], FuncType]:
+    def _anonymous_resource(self, cx: Any, typedef: w.TypeDef) -> "_handles.ResourceType":
+        """The run-time type of a resource named in a composed call's anonymous types."""
+        index = self.plan.resource_types.get(typedef)
+        if index is None:
+            raise Trap(f"resource {typedef.name!r} of a composed call has no run-time type")
+        return self.resource_types[index]
+
+    def _intrinsic(self, intrinsic: Any) -> Tuple[Callable[..., Any], FuncType]:
+        if isinstance(intrinsic, p.BuiltinIntrinsic):
+            return self._refuse(f"the canon built-in {intrinsic.op}"), FuncType((), ())
         rt = self.resource_types[intrinsic.resource]
         state = self.states[intrinsic.instance]
         if intrinsic.op == "new":
-            return (lambda rep: _abi.resource_new(state, rt, rep)), FuncType(("i32",), ("i32",))
+            return (lambda rep: _handles.resource_new(state, rt, rep)), FuncType(("i32",), ("i32",))
         if intrinsic.op == "drop":
-            return (lambda handle: _abi.resource_drop(state, rt, handle)), FuncType(("i32",), ())
+            return (lambda i: _handles.resource_drop(state, rt, i)), FuncType(("i32",), ())
         if intrinsic.op == "rep":
-            return (lambda handle: _abi.resource_rep(state, rt, handle)), FuncType(("i32",), ("i32",))
-        raise LinkError(f"canon {intrinsic.op} is not supported by this runtime yet")
+            return (lambda i: _handles.resource_rep(state, rt, i)), FuncType(("i32",), ("i32",))
+        return self._refuse(f"canon resource.{intrinsic.op}"), FuncType((), ())
 
-    def export_resource_type(self, key: Optional[str], name: str) -> "_handles.ResourceType":
-        return self.resource_types[self.plan.export_resources[(key, name)]]
+    def host_resource_type(self, key: str, name: str) -> "_handles.ResourceType":
+        """The run-time type of host resource `name` of world import `key` (made on
+        demand when the component's core code never names it)."""
+        index = self.plan.import_resources.get((key, name))
+        if index is not None:
+            return self.resource_types[index]
+        found = self._extra_host_types.get((key, name))
+        if found is None:
+            host = self.host
+            found = _handles.ResourceType(name, None, lambda rep: host.resource_dropped(key, name, rep))
+            self._extra_host_types[(key, name)] = found
+        return found
+
+    def drop_guest_resource(self, rt: "_handles.ResourceType", rep: int) -> None:
+        """The host lets go of a guest resource it owns: run its destructor, if any."""
+        if rt.dtor is not None:
+            with self.lock:
+                rt.dtor(rep)
 
     # -- exports ---------------------------------------------------------------------------
 
@@ -165,13 +210,15 @@ class Instance:
         bindings' `func` (the world's types, so values get their Python classes)."""
         lift = self.plan.exports.get((key, name))
         if lift is None:
-            raise LookupError(f"the component exports no function {name!r}"
-                              + (f" in {key!r}" if key else ""))
+            raise LookupError(f"the component exports no function {name!r}" + (f" in {key!r}" if key else ""))
         if lift.options.is_async:
-            raise NotImplementedError(f"{qualname}() is an async function; this runtime cannot call "
-                                      "async exports yet")
-        call = _abi.export_caller(func, self._func(lift.func), self._lazy_options(lift.options), policy,
-                                  returns_result, qualname)
+            def refuse(*_: Any) -> Any:
+                raise NotImplementedError(
+                    f"{qualname}() is an async function (component-model async ABI), which this runtime "
+                    "does not call yet")
+            return refuse
+        call = _abi.export_caller(func, self._func(lift.func), self.options(lift.options), policy,
+                                  returns_result, self.module_name, qualname)
         lock = self.lock
 
         def locked(*args: Any) -> Any:
@@ -183,3 +230,8 @@ class Instance:
     @property
     def poisoned(self) -> Optional[str]:
         return self.store.poisoned
+
+
+def _flat(func: w.Function) -> FuncType:
+    sig = _abi.core_functype(func, "lower")
+    return FuncType(tuple(sig.params), tuple(sig.results))

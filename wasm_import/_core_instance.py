@@ -1,0 +1,213 @@
+"""The bindings' side of the core runtime: one component instance on `runtime.Instance`.
+
+`ComponentInstance` (in `_component`) holds an engine instance and asks it for callers;
+this is the engine instance of the core runtime. It answers the runtime's questions about
+the host (`HostImports`: which Python callable implements an import, what to do when the
+guest drops a host resource) from what `_linking.resolve_imports` found, and turns
+resource handles into Python objects (`PythonResources`):
+
+- a guest-defined resource is an object of its resource class (`_bindings.GuestResource`)
+  that holds a `Rep` (run-time type and rep); passing it as `own` moves the rep back into
+  the guest's handle table, as `borrow` lends it for one call;
+- a host-defined resource is the Python object itself, kept in a per-instance table
+  (`HostResourceTable`) while the guest holds a handle to it.
+
+Nothing here knows wasmtime: it speaks to `wasm_import.runtime` only.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+from . import _bindings as b
+from . import _wit_model as w
+from ._errors import LinkError
+from ._limits import NO_LIMITS, Limits
+from ._linking import _add_note
+from ._values import Err
+from .runtime import _handles
+from .runtime._instance import HostImports, Instance
+
+__all__ = ["CoreEngineInstance", "PythonResources"]
+
+
+class _Host(HostImports):
+    """Host functions by (world import key, WIT function name), from the linking."""
+
+    def __init__(self, owner: "CoreEngineInstance", functions: Sequence[Any], resources: Sequence[Any]) -> None:
+        self._owner = weakref.ref(owner)
+        self._functions: Dict[Tuple[str, str], Any] = {}
+        for f in functions:
+            key = f.path[0] if f.path else f.name
+            self._functions[(key, f.name)] = f
+            if not f.path:  # root-level resource functions are known by their own name too
+                self._functions.setdefault((f.name, f.name), f)
+        self._drops: Dict[Tuple[str, str], Any] = {}
+        for r in resources:
+            self._drops[(r.path[0] if r.path else r.name, r.name)] = r
+
+    def function(self, key: str, name: str) -> Tuple[w.Function, Callable[..., Any], bool, Any, str]:
+        f = self._functions.get((key, name)) or self._functions.get((name, name))
+        owner = self._owner()
+        assert owner is not None
+        if f is None:
+            raise LinkError(f"the component imports {name!r} of {key!r}, which the bindings do not know")
+        fplan: b.FunctionPlan = f.plan
+        return fplan.func, _noted(f.target, f.describe), fplan.returns_result, owner.policy(fplan), f.describe
+
+    def resource_dropped(self, key: str, name: str, rep: int) -> None:
+        owner = self._owner()
+        if owner is None:
+            return
+        r = self._drops.get((key, name))
+        if r is not None:
+            r.on_drop(owner, rep)
+        else:
+            owner.host_table.pop(rep)
+
+
+def _noted(target: Callable[..., Any], describe: str) -> Callable[..., Any]:
+    """`target`, adding a note naming the import to exceptions escaping it (an `Err` is
+    a value the ABI lowers, not an escape)."""
+    def call(*args: Any) -> Any:
+        try:
+            return target(*args)
+        except Err:
+            raise
+        except BaseException as e:
+            if not getattr(e, "__wasm_noted__", False):
+                _add_note(e, f"raised in the host function for {describe}")
+                try:
+                    e.__wasm_noted__ = True  # type: ignore[attr-defined]
+                except AttributeError:
+                    pass
+            raise
+
+    return call
+
+
+class PythonResources:
+    """Own/borrow handles as Python objects, for calls between Python and the guest.
+
+    `pick(typedef)` says whose a resource is: `("host", (key, name))` for one the host
+    implements (world import `key`, resource `name`), `("guest", ResourcePlan)` for one the
+    guest implements.
+    """
+
+    def __init__(self, owner: "CoreEngineInstance", pick: Callable[[w.TypeDef], Tuple[str, Any]]) -> None:
+        self._owner = weakref.ref(owner)
+        self._pick = pick
+        self._kinds: Dict[w.TypeDef, Tuple[str, Any]] = {}
+
+    def _kind(self, typedef: w.TypeDef) -> Tuple[str, Any]:
+        found = self._kinds.get(typedef)
+        if found is None:
+            found = self._kinds[typedef] = self._pick(typedef)
+        return found
+
+    def _engine(self) -> "CoreEngineInstance":
+        owner = self._owner()
+        if owner is None:
+            raise ReferenceError("the instance is gone")
+        return owner
+
+    # -- out of the guest --------------------------------------------------------------------
+
+    def lift_own(self, cx: Any, typedef: w.TypeDef, handle: int) -> Any:
+        eng = self._engine()
+        h = cx.inst.handles.get(handle)
+        rep = _handles.lift_own(cx.inst, h.rt, handle)
+        if h.rt.impl is None:
+            return eng.host_table.pop(rep)
+        obj = object.__new__(eng.user.resource_class(self._kind(typedef)[1]))
+        obj._adopt(_handles.Rep(h.rt, rep), eng.user)
+        return obj
+
+    def lift_borrow(self, cx: Any, typedef: w.TypeDef, handle: int) -> Any:
+        eng = self._engine()
+        h = cx.inst.handles.get(handle)
+        rep = _handles.lift_borrow(cx.inst, cx.scope, h.rt, handle)
+        if h.rt.impl is None:
+            return eng.host_table.get(rep)
+        # a view lent for this call only: it stops working when the host function returns
+        obj = object.__new__(eng.user.resource_class(self._kind(typedef)[1]))
+        obj._handle, obj._owner = _handles.Rep(h.rt, rep), eng.user
+        obj._finalizer = weakref.finalize(obj, lambda: None)
+
+        def end() -> None:
+            obj._handle = None
+        cx.exits.append(end)
+        return obj
+
+    # -- into the guest ----------------------------------------------------------------------
+
+    def lower_own(self, cx: Any, typedef: w.TypeDef, value: Any) -> int:
+        eng = self._engine()
+        kind, what = self._kind(typedef)
+        if kind == "host":
+            rt = eng.runtime.host_resource_type(*what)
+            return _handles.lower_own(cx.inst, rt, eng.host_table.add(value))
+        rep = self._checked(what, value)._take(eng.user)
+        return _handles.lower_own(cx.inst, rep.rt, rep.rep)
+
+    def lower_borrow(self, cx: Any, typedef: w.TypeDef, value: Any) -> int:
+        eng = self._engine()
+        kind, what = self._kind(typedef)
+        if kind == "host":
+            rt = eng.runtime.host_resource_type(*what)
+            table = eng.host_table
+            rep = table.add(value)
+            cx.exits.append(lambda: table.pop(rep))
+            return _handles.lower_borrow(cx.inst, cx.scope, rt, rep)
+        rep = self._checked(what, value)._checked_handle(eng.user)
+        return _handles.lower_borrow(cx.inst, cx.scope, rep.rt, rep.rep)
+
+    @staticmethod
+    def _checked(rplan: Any, value: Any) -> Any:
+        cls = rplan.cls
+        if not isinstance(value, cls):
+            raise TypeError(f"expected a {cls.__name__} resource, got {type(value).__name__} {value!r}")
+        return value
+
+
+class CoreEngineInstance:
+    """One component instance on the core runtime, as `ComponentInstance` uses it."""
+
+    def __init__(self, module: Any, *, functions: Sequence[Any], resources: Sequence[Any],
+                 limits: Limits = NO_LIMITS) -> None:
+        plan: b.ModulePlan = module.__wasm_plan__
+        self.host_table = b.HostResourceTable()
+        self.user: Any = None  # the ComponentInstance this serves (set by it)
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self._policies: Dict[Any, PythonResources] = {}
+        self._policy_lock = threading.Lock()
+        self.runtime = Instance(module.__wasm_compiled__, _Host(self, functions, resources), limits,
+                                module_name=module.__name__)
+        self.lock = self.runtime.lock
+        self._plan = plan
+
+    @property
+    def poisoned(self) -> Optional[str]:
+        return self.runtime.poisoned
+
+    def policy(self, fplan: b.FunctionPlan) -> PythonResources:
+        """The resource policy of `fplan`'s scope (shared by the functions of one scope)."""
+        with self._policy_lock:
+            found = self._policies.get(fplan.scope)
+            if found is None:
+                found = self._policies[fplan.scope] = PythonResources(self, fplan.resource_picker())
+            return found
+
+    def caller(self, fplan: b.FunctionPlan) -> Callable[..., Any]:
+        key = fplan.path[0] if fplan.path else None
+        return self.runtime.export_caller(key, fplan.func.name, fplan.func, fplan.returns_result,
+                                          self.policy(fplan), fplan.qualname)
+
+    def drop_resource(self, handle: Any) -> None:
+        """The host lets go of a guest resource it owned (a `Rep`): run its destructor."""
+        if self.poisoned is not None:
+            return
+        self.runtime.drop_guest_resource(handle.rt, handle.rep)
