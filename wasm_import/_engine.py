@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from . import _engine_lib as _lib
 from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, Trap
-from ._limits import NO_LIMITS, TICK, Limits
+from ._limits import NO_LIMITS, TICK, Limits, limit_message
 from ._wasi import Wasi
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,21 +46,7 @@ _ENGINE_SETTINGS = (("epoch_interruption", True), ("consume_fuel", True))
 _engine_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=None)
-def _wasmtime_version() -> str:
-    """wasmtime's version, read from its dist-info beside the package (importlib.metadata
-    scans all of sys.path, ~10 ms; this is one listdir), else from the metadata."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("wasmtime")
-    if spec is not None and spec.origin:
-        site = os.path.dirname(os.path.dirname(spec.origin))
-        for entry in os.listdir(site):
-            if entry.startswith("wasmtime-") and entry.endswith(".dist-info"):
-                return entry[len("wasmtime-"):-len(".dist-info")]
-    from importlib.metadata import version
-
-    return version("wasmtime")
+_wasmtime_version = _lib.wasmtime_version
 
 
 def fingerprint() -> str:
@@ -524,34 +510,11 @@ def _trap_from(error: Exception, limits: Limits = NO_LIMITS) -> Exception:
     if type(error).__name__ == "ExitTrap":
         return GuestExit(getattr(error, "code", 1))
     text = str(error).strip()
-    head, _, cause = text.partition("\n\nCaused by:")
-    trace = ""
-    if "wasm backtrace:" in head:
-        before, _, frames = head.partition("wasm backtrace:")
-        trace = "wasm backtrace:" + frames.rstrip()
-        head = before.replace("error while executing at", "").strip()
-    reason = _cause_text(cause) if cause else head
+    reason, trace = _lib.split_trap_text(text)
     limit = _limit_hit(text, limits)
     if limit is not None:
-        return LimitExceeded(limit, _LIMIT_MESSAGES[limit].format(limits=limits, reason=reason or text), trace)
-    return Trap(reason or text, trace)
-
-
-def _cause_text(cause: str) -> str:
-    """wasmtime's "Caused by" chain as one line: a numbered chain (`0: context`, `1: root`)
-    reads root first, its context in parentheses."""
-    lines = [line.strip() for line in cause.strip().splitlines() if line.strip()]
-    numbered = [line.partition(": ")[2] for line in lines if line.partition(": ")[0].isdigit()]
-    if len(numbered) > 1 and len(numbered) == len(lines):
-        return f"{numbered[-1]} ({'; '.join(numbered[:-1])})"
-    return " ".join(" ".join(lines).split())
-
-
-_LIMIT_MESSAGES = {
-    "timeout": "the call ran longer than its timeout of {limits.timeout} s ({reason})",
-    "fuel": "the call used up its fuel of {limits.fuel} units ({reason})",
-    "memory": "the instance needs more memory than its limit of {limits.memory} bytes ({reason})",
-}
+        return LimitExceeded(limit, limit_message(limit, limits, reason), trace)
+    return Trap(reason, trace)
 
 
 def _limit_hit(text: str, limits: Limits) -> Optional[str]:

@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any, Iterable, Tuple
 
-__all__ = ["WasmtimeError", "new_engine", "compile_component", "deserialize", "deserialize_file",
+__all__ = ["WasmtimeError", "wasmtime_version", "split_trap_text", "take_error", "new_engine", "compile_component", "deserialize", "deserialize_file",
            "serialize", "delete_component", "increment_epoch", "func_call", "c_function"]
 
 _ptr = ctypes.c_void_p
@@ -60,6 +60,21 @@ def _windows_machine() -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def wasmtime_version() -> str:
+    """wasmtime's version, read from its dist-info beside the package (importlib.metadata
+    scans all of sys.path, ~10 ms; this is one listdir), else from the metadata."""
+    spec = importlib.util.find_spec("wasmtime")
+    if spec is not None and spec.origin:
+        site = os.path.dirname(os.path.dirname(spec.origin))
+        for entry in os.listdir(site):
+            if entry.startswith("wasmtime-") and entry.endswith(".dist-info"):
+                return entry[len("wasmtime-"):-len(".dist-info")]
+    from importlib.metadata import version
+
+    return version("wasmtime")
+
+
+@functools.lru_cache(maxsize=None)
 def _lib() -> Any:
     lib = ctypes.CDLL(_library_path())
     _declare(lib, "wasm_config_new", _ptr, [])
@@ -87,15 +102,19 @@ def _declare(lib: Any, name: str, restype: Any, argtypes: Iterable[Any]) -> None
 
 def _check(error: Any) -> None:
     """Raise WasmtimeError for a non-null `wasmtime_error_t *` (and free it)."""
-    if not error:
-        return
+    if error:
+        raise WasmtimeError(take_error(error))
+
+
+def take_error(error: Any) -> str:
+    """The message of an owned `wasmtime_error_t *` (pointer or address), which is freed."""
     lib = _lib()
     vec = _ByteVec()
     lib.wasmtime_error_message(error, ctypes.byref(vec))
     message = ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace")
     lib.wasm_byte_vec_delete(ctypes.byref(vec))
     lib.wasmtime_error_delete(error)
-    raise WasmtimeError(message)
+    return message
 
 
 # -- the calls ----------------------------------------------------------------------------------
@@ -165,3 +184,27 @@ def func_call() -> Any:
 def increment_epoch(engine: int) -> None:
     """Advance the engine's epoch by one (stores past their deadline then trap)."""
     _lib().wasmtime_engine_increment_epoch(engine)
+
+
+def split_trap_text(text: str) -> Tuple[str, str]:
+    """wasmtime's text for a failed call, "error while executing at wasm backtrace:\n
+    0: ...\n\nCaused by:\n    <reason>" (either part may be missing), as (reason, trace):
+    the reason on one line (a numbered cause chain reads root cause first, its context in
+    parentheses) and the backtrace as text ("" when there is none)."""
+    text = text.strip()
+    head, _, cause = text.partition("\n\nCaused by:")
+    trace = ""
+    if "wasm backtrace:" in head:
+        before, _, frames = head.partition("wasm backtrace:")
+        trace = "wasm backtrace:" + frames.rstrip()
+        head = before.replace("error while executing at", "").strip()
+    reason = _cause_text(cause) if cause else head
+    return reason or text, trace
+
+
+def _cause_text(cause: str) -> str:
+    lines = [line.strip() for line in cause.strip().splitlines() if line.strip()]
+    numbered = [line.partition(": ")[2] for line in lines if line.partition(": ")[0].isdigit()]
+    if len(numbered) > 1 and len(numbered) == len(lines):
+        return f"{numbered[-1]} ({'; '.join(numbered[:-1])})"
+    return " ".join(" ".join(lines).split())

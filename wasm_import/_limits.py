@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["Limits", "NO_LIMITS", "TICK"]
+__all__ = ["Limits", "NO_LIMITS", "TICK", "limit_message"]
 
 TICK = 0.005  # seconds between epoch ticks while a timed call runs
 
@@ -57,3 +57,15 @@ class Limits:
 
 
 NO_LIMITS = Limits()
+
+
+_LIMIT_MESSAGES = {
+    "timeout": "the call ran longer than its timeout of {limits.timeout} s ({reason})",
+    "fuel": "the call used up its fuel of {limits.fuel} units ({reason})",
+    "memory": "the instance needs more memory than its limit of {limits.memory} bytes ({reason})",
+}
+
+
+def limit_message(limit: str, limits: Limits, reason: str) -> str:
+    """The message of a LimitExceeded for `limit` ("timeout", "fuel", "memory")."""
+    return _LIMIT_MESSAGES[limit].format(limits=limits, reason=reason)
