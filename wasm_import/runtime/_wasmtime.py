@@ -1,0 +1,1063 @@
+"""wasmtime's core API, called through ctypes: the only module of the runtime that talks
+to wasmtime.
+
+Everything above speaks in flat core values (Python ints and floats; i32/i64 as UNSIGNED
+ints, see RUNTIME.md) and in opaque handles (`Extern`), and never sees a pointer:
+
+    CoreModule.compile(bytes) ──► CoreModule (imports/exports with their types)
+    Store(limits) ─ instantiate(module, [Extern...]) ──► CoreInstance.exports {name: Extern}
+                  ─ host_func(FuncType, callback)   ──► Extern (a function wasm can import)
+                  ─ caller(Extern)                  ──► call(*flat) -> tuple of flat results
+                  ─ memory(Extern)                  ──► Memory.view() (bounds-checked memoryview)
+
+Why ctypes on plain addresses: wasmtime-py's `Func.__call__` costs about 20 µs, a bare
+`wasmtime_func_call_unchecked` through a prototype taking ints about 0.6 µs. A call packs
+its arguments with a `struct.Struct` built once per function type into a buffer built once
+per caller (wasmtime's `wasmtime_val_raw_t` slots are 16 bytes each; results are written
+over the arguments) and unpacks the results the same way.
+
+Host functions: every host function of the process goes through ONE ctypes trampoline;
+wasmtime hands it back the `env` pointer given at creation, which is a registry key
+(store serial << 24 | function index), so no per-function CFUNCTYPE objects exist and a
+store's callbacks die with the store. A Python exception raised by a callback is kept in
+its store (a store runs one thing at a time, so this is per call: the innermost call that
+sees the resulting trap takes it) and re-raised unchanged by that call; when that call was
+itself made from a host callback, the exception travels on outwards the same way.
+
+Limits (per outermost call): fuel is set before the call; a timeout is measured in
+elapsed time by the epoch-deadline callback, which wasmtime runs when the engine's epoch
+passes the store's deadline. A daemon thread advances the epoch every `TICK`; because the
+callback compares the clock, a tick that is late (the ticker needs the GIL, other threads
+may be busy) delays the check but never stretches the timeout. The memory cap is
+wasmtime's store limiter: growth past it makes `memory.grow` return -1, and a trap that
+follows while a memory of the store is within one page (or 1/16) of the cap is reported as
+`LimitExceeded(limit="memory")`.
+
+Ctrl-C: the epoch-deadline callback also runs every `_INTERRUPT_EVERY` seconds while the
+main thread is in wasm. Running Python code there lets the interpreter run its SIGINT
+handler; our handler (installed when the first store is made on the main thread, chaining
+to the previous one) notices when the signal lands at the entry of one of our callbacks
+and defers it to the callback body, where the previous handler runs, the
+`KeyboardInterrupt` it raises becomes a trap, and the outermost call re-raises it. So the
+guest stops within about 50 ms and the interpreter stays healthy.
+
+Beyond RUNTIME.md's contract this module provides: `engine_fingerprint()`, the types
+`FuncType`, `MemoryType`, `TableType`, `GlobalType`, `ImportDesc`, `ExportDesc`;
+`CoreModule.deserialize_file(path)`; `Store.limits`; `Store.global_get(extern)` and
+`Store.global_set(extern, value)`; `Memory.grow(pages)`; `CoreInstance.module`.
+
+Stack: wasmtime lets wasm use up to 512 KiB of native stack (`MAX_WASM_STACK`); a thread
+whose native stack is smaller (see `threading.stack_size`) can crash on deep guest
+recursion instead of trapping. Python's threads get the platform default (8 MiB on
+Linux, 16 MiB on macOS) unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import os
+import signal
+import struct
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from .. import _engine_lib
+from .._engine_lib import WasmtimeError, c_function
+from .._errors import DecodeError, InstancePoisonedError, LimitExceeded, LinkError, Trap
+from .._limits import NO_LIMITS, TICK, Limits, limit_message
+
+__all__ = [
+    "CoreModule", "Store", "CoreInstance", "Extern", "Memory", "FuncType", "MemoryType", "TableType",
+    "GlobalType", "ImportDesc", "ExportDesc", "engine_fingerprint", "MAX_WASM_STACK",
+]
+
+_P = ctypes.c_void_p
+_SIZE = ctypes.c_size_t
+_U8 = ctypes.c_uint8
+_U64 = ctypes.c_uint64
+
+MAX_WASM_STACK = 512 * 1024  # wasmtime's default, stated so the fingerprint names it
+_ENGINE_SETTINGS = (("epoch_interruption", True), ("consume_fuel", True))
+_NO_FUEL_LIMIT = 1 << 62
+_INTERRUPT_EVERY = 0.05  # seconds between deadline callbacks while the main thread runs wasm
+_OTHER_THREAD_EVERY = 1.0  # ... while another thread does (they need the GIL; keep it rare)
+_PAGE = 65536
+
+# -- the C library ------------------------------------------------------------------------------
+
+
+class _ByteVec(ctypes.Structure):
+    """`wasm_byte_vec_t` (also `wasm_name_t`, `wasm_message_t`)."""
+
+    _fields_ = [("size", _SIZE), ("data", _P)]
+
+
+class _PtrVec(ctypes.Structure):
+    """Any `wasm_<x>_vec_t` of pointers (valtypes, importtypes, exporttypes, frames)."""
+
+    _fields_ = [("size", _SIZE), ("data", ctypes.POINTER(_P))]
+
+
+class _ExternStruct(ctypes.Structure):
+    """`wasmtime_extern_t`: a kind byte and a 24-byte union (func 16, memory 16, table 16,
+    global 24 bytes), 8-aligned: 32 bytes. The item's own struct starts at offset 8."""
+
+    _fields_ = [("kind", _U8), ("of", _U64 * 3)]
+
+
+class _InstanceStruct(ctypes.Structure):
+    """`wasmtime_instance_t`."""
+
+    _fields_ = [("store_id", _U64), ("index", _SIZE)]
+
+
+class _Limits(ctypes.Structure):
+    """`wasm_limits_t`."""
+
+    _fields_ = [("min", ctypes.c_uint32), ("max", ctypes.c_uint32)]
+
+
+class _ValUnion(ctypes.Union):
+    _fields_ = [("i32", ctypes.c_int32), ("i64", ctypes.c_int64), ("f32", ctypes.c_float),
+                ("f64", ctypes.c_double), ("raw", _U8 * 24)]
+
+
+class _Val(ctypes.Structure):
+    """`wasmtime_val_t`: a kind byte and a 24-byte union, 32 bytes."""
+
+    _fields_ = [("kind", _U8), ("of", _ValUnion)]
+
+
+_EXTERN_FUNC, _EXTERN_GLOBAL, _EXTERN_TABLE, _EXTERN_MEMORY, _EXTERN_SHAREDMEMORY, _EXTERN_TAG = range(6)
+_EXTERN_KINDS = {_EXTERN_FUNC: "func", _EXTERN_GLOBAL: "global", _EXTERN_TABLE: "table",
+                 _EXTERN_MEMORY: "memory", _EXTERN_SHAREDMEMORY: "memory", _EXTERN_TAG: "tag"}
+_TYPE_KINDS = ("func", "global", "table", "memory", "tag")  # wasm_externkind_t order
+_VALKINDS = {0: "i32", 1: "i64", 2: "f32", 3: "f64", 4: "v128", 128: "externref", 129: "funcref"}
+_VALKIND_CODES = {"i32": 0, "i64": 1, "f32": 2, "f64": 3}
+_TRAP_INTERRUPT, _TRAP_OUT_OF_FUEL = 10, 11
+
+
+class _C:
+    """wasmtime's C functions, declared once on plain addresses (ints in, ints out)."""
+
+    def __init__(self) -> None:
+        f = c_function
+        self.config_new = f("wasm_config_new", _P)
+        self.config_bool = {name: f(f"wasmtime_config_{name}_set", None, _P, ctypes.c_bool)
+                            for name, _ in _ENGINE_SETTINGS}
+        self.config_max_wasm_stack = f("wasmtime_config_max_wasm_stack_set", None, _P, _SIZE)
+        self.engine_new = f("wasm_engine_new_with_config", _P, _P)
+        self.increment_epoch = f("wasmtime_engine_increment_epoch", None, _P)
+        self.module_new = f("wasmtime_module_new", _P, _P, _P, _SIZE, _P)
+        self.module_delete = f("wasmtime_module_delete", None, _P)
+        self.module_serialize = f("wasmtime_module_serialize", _P, _P, _P)
+        self.module_deserialize = f("wasmtime_module_deserialize", _P, _P, _P, _SIZE, _P)
+        self.module_deserialize_file = f("wasmtime_module_deserialize_file", _P, _P, ctypes.c_char_p, _P)
+        self.module_imports = f("wasmtime_module_imports", None, _P, _P)
+        self.module_exports = f("wasmtime_module_exports", None, _P, _P)
+        self.importtype_vec_delete = f("wasm_importtype_vec_delete", None, _P)
+        self.exporttype_vec_delete = f("wasm_exporttype_vec_delete", None, _P)
+        self.importtype_module = f("wasm_importtype_module", _P, _P)
+        self.importtype_name = f("wasm_importtype_name", _P, _P)
+        self.importtype_type = f("wasm_importtype_type", _P, _P)
+        self.exporttype_name = f("wasm_exporttype_name", _P, _P)
+        self.exporttype_type = f("wasm_exporttype_type", _P, _P)
+        self.externtype_kind = f("wasm_externtype_kind", _U8, _P)
+        self.as_functype = f("wasm_externtype_as_functype_const", _P, _P)
+        self.as_globaltype = f("wasm_externtype_as_globaltype_const", _P, _P)
+        self.as_tabletype = f("wasm_externtype_as_tabletype_const", _P, _P)
+        self.as_memorytype = f("wasm_externtype_as_memorytype_const", _P, _P)
+        self.as_tagtype = f("wasm_externtype_as_tagtype_const", _P, _P)
+        self.tagtype_functype = f("wasm_tagtype_functype", _P, _P)
+        self.functype_params = f("wasm_functype_params", _P, _P)
+        self.functype_results = f("wasm_functype_results", _P, _P)
+        self.functype_new = f("wasm_functype_new", _P, _P, _P)
+        self.valtype_new = f("wasm_valtype_new", _P, _U8)
+        self.valtype_kind = f("wasm_valtype_kind", _U8, _P)
+        self.valtype_vec_new = f("wasm_valtype_vec_new", None, _P, _SIZE, _P)
+        self.globaltype_content = f("wasm_globaltype_content", _P, _P)
+        self.globaltype_mutability = f("wasm_globaltype_mutability", _U8, _P)
+        self.tabletype_element = f("wasm_tabletype_element", _P, _P)
+        self.tabletype_limits = f("wasm_tabletype_limits", _P, _P)
+        self.memorytype_minimum = f("wasmtime_memorytype_minimum", _U64, _P)
+        self.memorytype_maximum = f("wasmtime_memorytype_maximum", ctypes.c_bool, _P, _P)
+        self.memorytype_is64 = f("wasmtime_memorytype_is64", ctypes.c_bool, _P)
+        self.memorytype_isshared = f("wasmtime_memorytype_isshared", ctypes.c_bool, _P)
+        self.store_new = f("wasmtime_store_new", _P, _P, _P, _P)
+        self.store_delete = f("wasmtime_store_delete", None, _P)
+        self.store_context = f("wasmtime_store_context", _P, _P)
+        self.store_limiter = f("wasmtime_store_limiter", None, _P, ctypes.c_int64, ctypes.c_int64,
+                               ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
+        self.store_epoch_deadline_callback = f("wasmtime_store_epoch_deadline_callback", None, _P, _P, _P, _P)
+        self.set_epoch_deadline = f("wasmtime_context_set_epoch_deadline", None, _P, _U64)
+        self.set_fuel = f("wasmtime_context_set_fuel", _P, _P, _U64)
+        self.get_fuel = f("wasmtime_context_get_fuel", _P, _P, _P)
+        self.instance_new = f("wasmtime_instance_new", _P, _P, _P, _P, _SIZE, _P, _P)
+        self.instance_export_nth = f("wasmtime_instance_export_nth", ctypes.c_bool, _P, _P, _SIZE, _P, _P, _P)
+        self.func_new_unchecked = f("wasmtime_func_new_unchecked", None, _P, _P, _P, _P, _P, _P)
+        self.func_call_unchecked = f("wasmtime_func_call_unchecked", _P, _P, _P, _P, _SIZE, _P)
+        self.memory_data = f("wasmtime_memory_data", _P, _P, _P)
+        self.memory_data_size = f("wasmtime_memory_data_size", _SIZE, _P, _P)
+        self.memory_grow = f("wasmtime_memory_grow", _P, _P, _P, _U64, _P)
+        self.global_get = f("wasmtime_global_get", None, _P, _P, _P)
+        self.global_set = f("wasmtime_global_set", _P, _P, _P, _P)
+        self.trap_new = f("wasmtime_trap_new", _P, ctypes.c_char_p, _SIZE)
+        self.trap_code = f("wasmtime_trap_code", ctypes.c_bool, _P, _P)
+        self.trap_message = f("wasm_trap_message", None, _P, _P)
+        self.trap_delete = f("wasm_trap_delete", None, _P)
+        self.error_new = f("wasmtime_error_new", _P, ctypes.c_char_p)
+        self.error_message = f("wasmtime_error_message", None, _P, _P)
+        self.error_delete = f("wasmtime_error_delete", None, _P)
+        self.byte_vec_delete = f("wasm_byte_vec_delete", None, _P)
+
+
+@functools.lru_cache(maxsize=None)
+def _c() -> _C:
+    return _C()
+
+
+def _name(vec_address: Optional[int]) -> str:
+    """The text of a `const wasm_name_t *` (not owned)."""
+    if not vec_address:
+        return ""
+    vec = _ByteVec.from_address(vec_address)
+    return ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace") if vec.size else ""
+
+
+def _take_error(error: int) -> str:
+    """The message of an owned `wasmtime_error_t *`, which is freed."""
+    return _engine_lib.take_error(error)
+
+
+def _check(error: Optional[int]) -> None:
+    if error:
+        raise WasmtimeError(_take_error(error))
+
+
+# -- the engine -----------------------------------------------------------------------------
+
+_engine_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def _engine() -> int:
+    """The process-wide engine (`wasm_engine_t *`), with fuel and epoch checks compiled in
+    so that the same compiled code serves limited and unlimited stores. Lives as long as
+    the process."""
+    with _engine_lock:
+        c = _c()
+        config = c.config_new()
+        for name, value in _ENGINE_SETTINGS:
+            c.config_bool[name](config, value)
+        c.config_max_wasm_stack(config, MAX_WASM_STACK)
+        engine: int = c.engine_new(config)  # takes the config
+        return engine
+
+
+def engine_fingerprint() -> str:
+    """Identifies the compiled-code format: wasmtime's version and the engine settings
+    (a cache key must include it)."""
+    settings = ",".join(f"{k}={int(v)}" for k, v in _ENGINE_SETTINGS)
+    return f"wasmtime-{_engine_lib.wasmtime_version()};core;{settings},max_wasm_stack={MAX_WASM_STACK}"
+
+
+# -- types ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FuncType:
+    """A core function type: value types are 'i32', 'i64', 'f32', 'f64' (others, such as
+    'v128' or 'funcref', can appear in modules but cannot be called from Python here)."""
+
+    params: Tuple[str, ...]
+    results: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemoryType:
+    minimum: int  # pages
+    maximum: Optional[int]
+    is64: bool = False
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class TableType:
+    element: str  # 'funcref', 'externref', ...
+    minimum: int
+    maximum: Optional[int]
+
+
+@dataclass(frozen=True)
+class GlobalType:
+    content: str
+    mutable: bool
+
+
+ExternType = Union[FuncType, MemoryType, TableType, GlobalType]
+
+
+@dataclass(frozen=True)
+class ImportDesc:
+    module: str
+    name: str
+    kind: str  # 'func' | 'memory' | 'table' | 'global' | 'tag'
+    type: ExternType
+
+
+@dataclass(frozen=True)
+class ExportDesc:
+    name: str
+    kind: str
+    type: ExternType
+
+
+def _valtypes(vec_address: int) -> Tuple[str, ...]:
+    vec = _PtrVec.from_address(vec_address)
+    kind = _c().valtype_kind
+    return tuple(_VALKINDS.get(k, f"valtype#{k}") for k in (kind(vec.data[i]) for i in range(vec.size)))
+
+
+def _functype_of(ft: int) -> FuncType:
+    c = _c()
+    return FuncType(_valtypes(c.functype_params(ft)), _valtypes(c.functype_results(ft)))
+
+
+def _externtype(et: int) -> Tuple[str, ExternType]:
+    """The kind and type of a `const wasm_externtype_t *`: one dispatch over extern kinds."""
+    c = _c()
+    kind = _TYPE_KINDS[c.externtype_kind(et)]
+    if kind == "func":
+        return kind, _functype_of(c.as_functype(et))
+    if kind == "memory":
+        mt = c.as_memorytype(et)
+        maximum = _U64()
+        has_max = c.memorytype_maximum(mt, ctypes.addressof(maximum))
+        return kind, MemoryType(c.memorytype_minimum(mt), maximum.value if has_max else None,
+                                bool(c.memorytype_is64(mt)), bool(c.memorytype_isshared(mt)))
+    if kind == "table":
+        tt = c.as_tabletype(et)
+        limits = _Limits.from_address(c.tabletype_limits(tt))
+        element = _VALKINDS.get(c.valtype_kind(c.tabletype_element(tt)), "ref")
+        return kind, TableType(element, limits.min, None if limits.max == 0xFFFFFFFF else limits.max)
+    if kind == "global":
+        gt = c.as_globaltype(et)
+        content = _VALKINDS.get(c.valtype_kind(c.globaltype_content(gt)), "ref")
+        return kind, GlobalType(content, c.globaltype_mutability(gt) == 1)
+    return kind, _functype_of(c.tagtype_functype(c.as_tagtype(et)))  # a tag: its payload type
+
+
+@functools.lru_cache(maxsize=None)
+def _wasm_functype(ft: FuncType) -> int:
+    """A `wasm_functype_t *` for `ft`, made once and kept for the process (wasmtime copies
+    what it needs when a function is made with it)."""
+    c = _c()
+    vecs = []
+    for kinds in (ft.params, ft.results):
+        ptrs = (_P * max(1, len(kinds)))(*[c.valtype_new(_VALKIND_CODES[k]) for k in kinds])
+        vec = _PtrVec()
+        c.valtype_vec_new(ctypes.addressof(vec), len(kinds), ctypes.addressof(ptrs))
+        vecs.append(vec)
+    made: int = c.functype_new(ctypes.addressof(vecs[0]), ctypes.addressof(vecs[1]))  # takes both vecs
+    return made
+
+
+# Flat values sit in 16-byte `wasmtime_val_raw_t` slots; i32/i64 unsigned per the ABI.
+_SLOT_FORMATS = {"i32": "I12x", "i64": "Q8x", "f32": "f12x", "f64": "d8x"}
+
+
+def _slots_format(kinds: Sequence[str], where: str) -> struct.Struct:
+    for k in kinds:
+        if k not in _SLOT_FORMATS:
+            raise NotImplementedError(f"{where}: core value type {k!r} is not supported (only i32, i64, f32, f64)")
+    return struct.Struct("<" + "".join(_SLOT_FORMATS[k] for k in kinds))
+
+
+def _each(fill: Callable[[int, int], None], delete: Callable[[int], None], owner: int,
+          read: Callable[[int], Any]) -> tuple:
+    """`read` applied to each element of the pointer vector that `fill(owner, &vec)` makes
+    (then freed with `delete`)."""
+    vec = _PtrVec()
+    fill(owner, ctypes.addressof(vec))
+    try:
+        return tuple(read(vec.data[i]) for i in range(vec.size))
+    finally:
+        delete(ctypes.addressof(vec))
+
+
+# -- modules --------------------------------------------------------------------------------
+
+
+class CoreModule:
+    """A compiled core module (`wasmtime_module_t *`), shareable by any number of stores."""
+
+    __slots__ = ("_ptr", "imports", "exports", "_finalizer", "__weakref__")
+
+    def __init__(self, ptr: int) -> None:
+        self._ptr = ptr
+        self._finalizer = weakref.finalize(self, _c().module_delete, ptr)
+        self._finalizer.atexit = False  # the OS reclaims it; stores may still run at exit
+        self.imports, self.exports = self._describe()
+
+    @staticmethod
+    def compile(data: Union[bytes, bytearray, memoryview], where: str = "<bytes>") -> "CoreModule":
+        """Compile (and validate) a core module. DecodeError when wasmtime rejects it."""
+        raw = bytes(data)
+        out = _P()
+        error = _c().module_new(_engine(), raw, len(raw), ctypes.addressof(out))
+        if error:
+            raise DecodeError(f"{where}: wasmtime could not compile the core module: {_take_error(error)}")
+        return CoreModule(out.value or 0)
+
+    def serialize(self) -> bytes:
+        """The compiled code as bytes, for the cache (see `deserialize`)."""
+        c = _c()
+        vec = _ByteVec()
+        _check(c.module_serialize(self._ptr, ctypes.addressof(vec)))
+        try:
+            return ctypes.string_at(vec.data, vec.size)
+        finally:
+            c.byte_vec_delete(ctypes.addressof(vec))
+
+    @staticmethod
+    def deserialize(data: Union[bytes, bytearray, memoryview]) -> "CoreModule":
+        """Compiled code made by `serialize` with this engine. wasmtime trusts these bytes
+        completely: the caller validates them first (the cache checks a checksum)."""
+        raw = bytes(data)
+        out = _P()
+        _check(_c().module_deserialize(_engine(), raw, len(raw), ctypes.addressof(out)))
+        return CoreModule(out.value or 0)
+
+    @staticmethod
+    def deserialize_file(path: str) -> "CoreModule":
+        """Like `deserialize`, but wasmtime maps the file; trusts it just as completely."""
+        out = _P()
+        _check(_c().module_deserialize_file(_engine(), os.fsencode(path), ctypes.addressof(out)))
+        return CoreModule(out.value or 0)
+
+    def _describe(self) -> Tuple[Tuple[ImportDesc, ...], Tuple[ExportDesc, ...]]:
+        c = _c()
+
+        def import_desc(it: int) -> ImportDesc:
+            kind, ty = _externtype(c.importtype_type(it))
+            return ImportDesc(_name(c.importtype_module(it)), _name(c.importtype_name(it)), kind, ty)
+
+        def export_desc(et: int) -> ExportDesc:
+            kind, ty = _externtype(c.exporttype_type(et))
+            return ExportDesc(_name(c.exporttype_name(et)), kind, ty)
+
+        return (_each(c.module_imports, c.importtype_vec_delete, self._ptr, import_desc),
+                _each(c.module_exports, c.exporttype_vec_delete, self._ptr, export_desc))
+
+    def __repr__(self) -> str:
+        return f"<CoreModule: {len(self.imports)} imports, {len(self.exports)} exports>"
+
+
+# -- stores ---------------------------------------------------------------------------------
+
+# Live stores by serial, for the trampoline and the deadline callback (their `env`).
+_stores: Dict[int, "weakref.ref[Store]"] = {}
+_serials = itertools.count(1)
+_FUNC_BITS = 24
+
+
+class Extern:
+    """An item of one store (a function, memory, table or global): usable as an import
+    of another instance in the same store, or handed to `Store.caller`/`Store.memory`."""
+
+    __slots__ = ("kind", "type", "_store", "_raw")
+
+    def __init__(self, store: "Store", kind: str, type: Any, raw: _ExternStruct) -> None:
+        self.kind = kind
+        self.type = type
+        self._store = store
+        self._raw = raw
+
+    @property
+    def _address(self) -> int:
+        """The address of the item's own struct (a `wasmtime_func_t *`, ...)."""
+        return ctypes.addressof(self._raw) + 8
+
+    def __repr__(self) -> str:
+        return f"<Extern {self.kind} {self.type}>"
+
+
+class CoreInstance:
+    """An instantiated core module: its exports by name."""
+
+    __slots__ = ("exports", "module")
+
+    def __init__(self, module: CoreModule, exports: Dict[str, Extern]) -> None:
+        self.module = module
+        self.exports = exports
+
+
+class Memory:
+    """A linear memory of a store. Views are taken afresh: the memory may grow (and, in
+    principle, move) during any call into wasm."""
+
+    __slots__ = ("_store", "_extern", "_address", "_data", "_size")
+
+    def __init__(self, store: "Store", extern: Extern) -> None:
+        if extern.kind != "memory" or extern._raw.kind != _EXTERN_MEMORY:
+            raise TypeError(f"not a (non-shared) memory: {extern!r}")
+        self._store = store
+        self._extern = extern
+        self._address = extern._address
+        c = _c()
+        self._data = c.memory_data
+        self._size = c.memory_data_size
+
+    def size(self) -> int:
+        """The current size in bytes."""
+        return int(self._size(self._store._ctx, self._address))
+
+    def view(self) -> memoryview:
+        """A writable memoryview (format 'B') of exactly the current memory: every index
+        and slice is bounds-checked by Python. It keeps the store alive."""
+        ctx = self._store._ctx
+        size = self._size(ctx, self._address)
+        if not size:
+            return memoryview(b"").cast("B")
+        array = (ctypes.c_ubyte * size).from_address(self._data(ctx, self._address))
+        array._owner = self._store  # the store (and so the memory) outlives the view
+        return memoryview(array).cast("B")
+
+    def grow(self, pages: int) -> int:
+        """Grow by `pages` (64 KiB each); the previous size in pages. Refusal (the cap,
+        the maximum) raises LimitExceeded / WasmtimeError."""
+        previous = _U64()
+        error = _c().memory_grow(self._store._ctx, self._address, pages, ctypes.addressof(previous))
+        if error:
+            text = _take_error(error)
+            if self._store.limits.memory is not None:
+                raise LimitExceeded("memory", limit_message("memory", self._store.limits, text))
+            raise WasmtimeError(text)
+        return previous.value
+
+
+def _delete_store(ptr: int, serial: int) -> None:
+    _stores.pop(serial, None)
+    _c().store_delete(ptr)
+
+
+class Store:
+    """One wasmtime store: the instances of one component instance, their memories and
+    host functions. NOT thread-safe: callers serialize their use (a lock). Different
+    stores run in parallel in different threads (ctypes releases the GIL)."""
+
+    __slots__ = ("limits", "poisoned", "_ptr", "_ctx", "_serial", "_hosts", "_pending", "_deadline",
+                 "_timed_out", "_depth", "_memories", "_keep", "__weakref__")
+
+    def __init__(self, limits: Limits = NO_LIMITS) -> None:
+        c = _c()
+        engine = _engine()
+        self.limits = limits
+        self.poisoned: Optional[str] = None
+        self._serial = next(_serials)
+        self._hosts: List[_HostEntry] = []
+        self._pending: Optional[BaseException] = None
+        self._deadline: Optional[float] = None
+        self._timed_out = False
+        self._depth = 0
+        self._memories: List[Extern] = []
+        self._keep: List[Any] = []
+        self._ptr = c.store_new(engine, None, None)
+        self._ctx = c.store_context(self._ptr)
+        _stores[self._serial] = weakref.ref(self)
+        finalizer = weakref.finalize(self, _delete_store, self._ptr, self._serial)
+        finalizer.atexit = False  # daemon threads may still be in wasm at exit; the OS reclaims
+        _check(c.set_fuel(self._ctx, _NO_FUEL_LIMIT))
+        c.store_epoch_deadline_callback(self._ptr, _deadline_callback_address(), self._serial, None)
+        c.set_epoch_deadline(self._ctx, _ticks(_INTERRUPT_EVERY))
+        if limits.memory is not None:
+            c.store_limiter(self._ptr, limits.memory, -1, -1, -1, -1)
+        _ticker.start()
+        _install_sigint_handler()
+
+    # -- instances ----------------------------------------------------------------------
+
+    def instantiate(self, module: CoreModule, imports: Sequence[Extern]) -> CoreInstance:
+        """Instantiate `module` with `imports` (in `module.imports` order). Wrong imports
+        raise LinkError; a trap in the start function raises Trap (the store is then
+        poisoned); an initial memory over the cap raises LimitExceeded("memory")."""
+        self._check_usable()
+        wanted = module.imports
+        if len(imports) != len(wanted):
+            raise LinkError(f"the core module needs {len(wanted)} imports, got {len(imports)}")
+        array = (_ExternStruct * max(1, len(imports)))()
+        for i, (item, desc) in enumerate(zip(imports, wanted)):
+            where = f"import {i} ({desc.module!r} {desc.name!r})"
+            if not isinstance(item, Extern):
+                raise LinkError(f"{where}: expected an Extern, got {type(item).__name__}")
+            if item._store is not self:
+                raise LinkError(f"{where}: the {item.kind} belongs to another store")
+            if item.kind != desc.kind:
+                raise LinkError(f"{where}: expected a {desc.kind}, got a {item.kind}")
+            if desc.kind == "func" and item.type != desc.type:
+                raise LinkError(f"{where}: expected a function of type {_show(desc.type)}, "
+                                f"got {_show(item.type)}")
+            ctypes.memmove(ctypes.addressof(array[i]), ctypes.addressof(item._raw), ctypes.sizeof(_ExternStruct))
+        out = _InstanceStruct()
+        trap = _P()
+        c = _c()
+        self._enter()
+        try:
+            error = c.instance_new(self._ctx, module._ptr, ctypes.addressof(array), len(imports),
+                                   ctypes.addressof(out), ctypes.addressof(trap))
+        finally:
+            self._leave()
+        if error or trap.value:
+            if error and not self._pending:
+                text = _take_error(error)
+                if self.limits.memory is not None and "exceeds memory limits" in text:
+                    raise LimitExceeded("memory", limit_message("memory", self.limits, text))
+                raise LinkError(f"wasmtime could not instantiate the core module: {text}")
+            self._fail(error or 0, trap.value or 0)
+        self._keep.append(module)
+        exports: Dict[str, Extern] = {}
+        name_ptr = _P()
+        name_len = _SIZE()
+        for i, desc in enumerate(module.exports):
+            raw = _ExternStruct()
+            if not c.instance_export_nth(self._ctx, ctypes.addressof(out), i, ctypes.addressof(name_ptr),
+                                         ctypes.addressof(name_len), ctypes.addressof(raw)):
+                raise RuntimeError(f"wasmtime lost export {i} ({desc.name!r}) of a new instance")
+            extern = Extern(self, desc.kind, desc.type, raw)
+            if desc.kind == "memory":
+                self._memories.append(extern)
+            exports[desc.name] = extern
+        return CoreInstance(module, exports)
+
+    # -- host functions -----------------------------------------------------------------
+
+    def host_func(self, type: FuncType, callback: Callable[..., Any]) -> Extern:
+        """A function wasm can import: `callback(*flat_args)` returns the flat results (a
+        tuple/list, or a single value / None for one / no result). An exception it raises
+        traps the guest and is re-raised, unchanged, by the call into this store."""
+        if not isinstance(type, FuncType):
+            raise TypeError(f"host_func needs a FuncType, got {type!r}")
+        if not callable(callback):
+            raise TypeError(f"host_func needs a callable, got {callback!r}")
+        entry = _HostEntry(type, callback)
+        index = len(self._hosts)
+        if index >= 1 << _FUNC_BITS:
+            raise RuntimeError("too many host functions in one store")
+        self._hosts.append(entry)
+        raw = _ExternStruct()
+        raw.kind = _EXTERN_FUNC
+        _c().func_new_unchecked(self._ctx, _wasm_functype(type), _trampoline_address(),
+                                (self._serial << _FUNC_BITS) | index, None, ctypes.addressof(raw) + 8)
+        return Extern(self, "func", type, raw)
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def caller(self, func: Extern) -> Callable[..., tuple]:
+        """A fast function calling `func`: `call(*flat_args) -> tuple of flat results`.
+        Built once per function; a call packs into a buffer made here and goes straight
+        to `wasmtime_func_call_unchecked`. Arms this store's limits for the outermost
+        call; raises Trap/LimitExceeded (with the wasm backtrace), InstancePoisonedError,
+        or what a host callback raised."""
+        if not isinstance(func, Extern) or func.kind != "func":
+            raise TypeError(f"caller needs a function Extern, got {func!r}")
+        if func._store is not self:
+            raise ValueError("caller: the function belongs to another store")
+        ftype: FuncType = func.type
+        where = f"calling a core function of type {_show(ftype)}"
+        pack = _slots_format(ftype.params, where)
+        unpack = _slots_format(ftype.results, where).unpack_from
+        slots = max(len(ftype.params), len(ftype.results))
+        buf = (ctypes.c_ubyte * (16 * max(1, slots)))()
+        buf_address = ctypes.addressof(buf)
+        trap = _P()
+        trap_address = ctypes.addressof(trap)
+        raw_call = _c().func_call_unchecked
+        ctx = self._ctx
+        func_address = func._address
+        store = self
+        nparams = len(ftype.params)
+        pack_into = pack.pack_into
+        deferred = _deferred_signal
+
+        def bad_args(args: tuple) -> Exception:
+            if len(args) != nparams:
+                return TypeError(f"{where}: expected {nparams} arguments, got {len(args)}")
+            return TypeError(f"{where}: bad arguments {args!r} (i32/i64 are unsigned ints, f32/f64 floats)")
+
+        def call(*args: Any) -> tuple:
+            if store.poisoned is not None:
+                store._check_usable()
+            try:
+                pack_into(buf, 0, *args)
+            except struct.error:
+                raise bad_args(args) from None
+            error = raw_call(ctx, func_address, buf_address, slots, trap_address)
+            if error or trap.value:
+                trap_value, trap.value = trap.value, None
+                store._fail(error or 0, trap_value or 0)
+            if deferred:
+                _run_deferred_signal()
+            return unpack(buf, 0)
+
+        if self.limits.per_call:
+            unlimited = call
+
+            def call(*args: Any) -> tuple:
+                store._enter()
+                try:
+                    return unlimited(*args)
+                finally:
+                    store._leave()
+
+        call.__qualname__ = call.__name__ = "core_call"
+        call.extern = func  # type: ignore[attr-defined]  # keeps the struct at func_address alive
+        return call
+
+    def memory(self, extern: Extern) -> Memory:
+        if extern._store is not self:
+            raise ValueError("memory: the memory belongs to another store")
+        return Memory(self, extern)
+
+    def global_get(self, extern: Extern) -> Union[int, float]:
+        """The value of a global (i32/i64 unsigned, f32/f64 float)."""
+        if extern.kind != "global" or extern._store is not self:
+            raise TypeError(f"global_get needs a global of this store, got {extern!r}")
+        val = _Val()
+        _c().global_get(self._ctx, extern._address, ctypes.addressof(val))
+        return _from_val(val)
+
+    def global_set(self, extern: Extern, value: Union[int, float]) -> None:
+        if extern.kind != "global" or extern._store is not self:
+            raise TypeError(f"global_set needs a global of this store, got {extern!r}")
+        val = _to_val(extern.type.content, value)
+        _check(_c().global_set(self._ctx, extern._address, ctypes.addressof(val)))
+
+    # -- limits, traps --------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self.poisoned is not None:
+            raise InstancePoisonedError(
+                f"this instance trapped earlier ({self.poisoned}) and cannot be entered again; "
+                "make a new instance")
+
+    def _enter(self) -> None:
+        """Arm the per-call limits when this is the outermost entry into the store."""
+        depth = self._depth
+        self._depth = depth + 1
+        if depth:
+            return
+        limits = self.limits
+        c = _c()
+        if limits.fuel is not None:
+            _check(c.set_fuel(self._ctx, limits.fuel))
+        if limits.timeout is not None:
+            self._timed_out = False
+            self._deadline = time.monotonic() + limits.timeout
+            c.set_epoch_deadline(self._ctx, _ticks(min(limits.timeout, _INTERRUPT_EVERY)))
+
+    def _leave(self) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._deadline = None
+            if self.limits.fuel is not None:
+                _check(_c().set_fuel(self._ctx, _NO_FUEL_LIMIT))
+
+    def _fail(self, error: int, trap: int) -> None:
+        """A call failed with `error` (a `wasmtime_error_t *`) or `trap` (a
+        `wasm_trap_t *`), both owned here: raise what it means, poison the store."""
+        c = _c()
+        code = -1
+        if trap:
+            code_out = _U8()
+            if c.trap_code(trap, ctypes.addressof(code_out)):
+                code = code_out.value
+            vec = _ByteVec()
+            c.trap_message(trap, ctypes.addressof(vec))
+            text = ctypes.string_at(vec.data, vec.size).rstrip(b"\0").decode("utf-8", "replace")
+            c.byte_vec_delete(ctypes.addressof(vec))
+            c.trap_delete(trap)
+        if error:
+            text = _take_error(error)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.poisoned = (f"interrupted by {type(pending).__name__}" if isinstance(pending, KeyboardInterrupt)
+                             else f"a host function raised {type(pending).__name__}")
+            raise pending
+        exc = _trap_from(text, code, self)
+        self.poisoned = exc.message
+        raise exc
+
+    def __repr__(self) -> str:
+        state = f" poisoned ({self.poisoned})" if self.poisoned else ""
+        return f"<Store #{self._serial}{state}>"
+
+
+def _show(t: Any) -> str:
+    if isinstance(t, FuncType):
+        return f"[{' '.join(t.params)}] -> [{' '.join(t.results)}]"
+    return repr(t)
+
+
+def _from_val(val: _Val) -> Union[int, float]:
+    kind = val.kind
+    if kind == 0:
+        return val.of.i32 & 0xFFFFFFFF
+    if kind == 1:
+        return val.of.i64 & 0xFFFFFFFFFFFFFFFF
+    if kind == 2:
+        return float(val.of.f32)
+    if kind == 3:
+        return float(val.of.f64)
+    raise NotImplementedError(f"reading a global of value kind {_VALKINDS.get(kind, kind)} is not supported")
+
+
+def _to_val(kind: str, value: Union[int, float]) -> _Val:
+    val = _Val()
+    if kind not in _VALKIND_CODES:
+        raise NotImplementedError(f"writing a global of type {kind} is not supported")
+    val.kind = _VALKIND_CODES[kind]
+    if kind == "i32":
+        val.of.i32 = ctypes.c_int32(int(value) & 0xFFFFFFFF).value
+    elif kind == "i64":
+        val.of.i64 = ctypes.c_int64(int(value) & 0xFFFFFFFFFFFFFFFF).value
+    elif kind == "f32":
+        val.of.f32 = float(value)
+    else:
+        val.of.f64 = float(value)
+    return val
+
+
+# -- traps ----------------------------------------------------------------------------------
+
+def _trap_from(text: str, code: int, store: Store) -> Trap:
+    """A Trap (or LimitExceeded) from wasmtime's text and trap code for a failed call,
+    read as the component engine reads it, so the messages match."""
+    reason, trace = _engine_lib.split_trap_text(text)
+    limits = store.limits
+    limit = None
+    if store._timed_out or (code == _TRAP_INTERRUPT and limits.timeout is not None):
+        limit, reason = "timeout", "wasm trap: interrupt"
+    elif code == _TRAP_OUT_OF_FUEL and limits.fuel is not None:
+        limit = "fuel"
+    elif limits.memory is not None and _near_memory_cap(store):
+        limit = "memory"
+    if limit is not None:
+        return LimitExceeded(limit, limit_message(limit, limits, reason), trace)
+    return Trap(reason, trace)
+
+
+def _near_memory_cap(store: Store) -> bool:
+    """Whether a memory of `store` is so close to the cap that growth was plausibly just
+    refused (wasmtime's limiter does not say; one page, or 1/16 of the cap)."""
+    cap = store.limits.memory
+    assert cap is not None
+    headroom = max(_PAGE, cap // 16)
+    size = _c().memory_data_size
+    return any(m._raw.kind == _EXTERN_MEMORY and size(store._ctx, m._address) + headroom > cap
+               for m in store._memories)
+
+
+# -- the host trampoline --------------------------------------------------------------------
+
+
+class _HostEntry:
+    """One host function: its callback and the struct layouts of its flat values."""
+
+    __slots__ = ("callback", "unpack", "pack", "nresults", "slots", "array", "type")
+
+    def __init__(self, ftype: FuncType, callback: Callable[..., Any]) -> None:
+        where = f"host function of type {_show(ftype)}"
+        self.type = ftype
+        self.callback = callback
+        self.unpack = _slots_format(ftype.params, where).unpack_from
+        self.pack = _slots_format(ftype.results, where).pack_into
+        self.nresults = len(ftype.results)
+        self.slots = max(len(ftype.params), len(ftype.results))
+        self.array = ctypes.c_ubyte * (16 * max(1, self.slots))
+
+
+def _new_trap(message: str) -> int:
+    data = message.encode()
+    trap: int = _c().trap_new(data, len(data))
+    return trap
+
+
+def _trampoline_py(env: Optional[int], caller: Optional[int], args: Optional[int], nargs: int) -> Optional[int]:
+    """A call from wasm into a host function: find the store and the function by `env`,
+    unpack the flat arguments, call, pack the results. Everything happens inside the
+    `try` (see `_ENTRY_CODES` for why)."""
+    store = None
+    try:
+        ref = _stores.get((env or 0) >> _FUNC_BITS)
+        store = ref() if ref is not None else None
+        if store is None:
+            return _new_trap("a host function was called after its store was released")
+        if _deferred_signal:
+            _run_deferred_signal()
+        entry = store._hosts[(env or 0) & _FUNC_MASK]
+        slots = entry.array.from_address(args)
+        returned = entry.callback(*entry.unpack(slots, 0))
+        n = entry.nresults
+        if n == 0:
+            return None
+        results = (returned,) if n == 1 and not isinstance(returned, (tuple, list)) else returned
+        try:
+            entry.pack(slots, 0, *results)
+        except (struct.error, TypeError):
+            raise TypeError(f"a host function of type {_show(entry.type)} returned {returned!r}: "
+                            f"expected {n} flat value(s) of types {', '.join(entry.type.results)}") from None
+        return None
+    except BaseException as e:  # kept for the call into the store, which re-raises it
+        if store is not None:
+            store._pending = e
+        return _new_trap(f"host function raised {type(e).__name__}")
+
+
+_FUNC_MASK = (1 << _FUNC_BITS) - 1
+_trampoline = ctypes.CFUNCTYPE(_P, _P, _P, _P, _SIZE)(_trampoline_py)
+
+
+@functools.lru_cache(maxsize=None)
+def _trampoline_address() -> int:
+    return ctypes.cast(_trampoline, _P).value or 0
+
+
+# -- epochs: timeouts and Ctrl-C ------------------------------------------------------------
+
+
+def _ticks(seconds: float) -> int:
+    """Epoch ticks covering `seconds` (at least one)."""
+    return max(1, int(-(-seconds // TICK)))
+
+
+def _new_error(message: str) -> int:
+    error: int = _c().error_new(message.encode())
+    return error
+
+
+def _deadline_py(context: Optional[int], env: Optional[int], delta: Optional[int], kind: Optional[int]) -> Optional[int]:
+    """The epoch-deadline callback: fail a call past its timeout, let a pending SIGINT be
+    handled, and set the next deadline (`*delta`, in ticks)."""
+    store = None
+    try:
+        ref = _stores.get(env or 0)
+        store = ref() if ref is not None else None
+        every = _INTERRUPT_EVERY if threading.get_ident() == _MAIN_THREAD else _OTHER_THREAD_EVERY
+        if store is not None:
+            if _deferred_signal:
+                _run_deferred_signal()
+            deadline = store._deadline
+            if deadline is not None:
+                now = time.monotonic()
+                if now >= deadline:
+                    store._timed_out = True
+                    return _new_error("wasm trap: interrupt")
+                every = min(every, deadline - now)
+        _U64.from_address(delta).value = max(1, int(-(-every // TICK)))
+        return None
+    except BaseException as e:  # a KeyboardInterrupt from the SIGINT handler, re-raised by the call
+        if store is not None:
+            store._pending = e
+        return _new_error(f"interrupted by {type(e).__name__}")
+
+
+_deadline_callback = ctypes.CFUNCTYPE(_P, _P, _P, _P, _P)(_deadline_py)
+
+
+@functools.lru_cache(maxsize=None)
+def _deadline_callback_address() -> int:
+    return ctypes.cast(_deadline_callback, _P).value or 0
+
+
+_MAIN_THREAD = threading.main_thread().ident
+
+
+class _Ticker:
+    """Advances the engine's epoch every TICK seconds, from a daemon thread started with
+    the first store. `increment_epoch` is called through a PYFUNCTYPE prototype (it keeps
+    the GIL: it is one atomic add) so each tick needs the GIL once, after its sleep."""
+
+    def __init__(self) -> None:
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="wasm-import epoch ticker", daemon=True)
+            self._thread.start()
+
+    @staticmethod
+    def _run() -> None:
+        address = ctypes.cast(_engine_lib._lib().wasmtime_engine_increment_epoch, _P).value
+        increment = ctypes.PYFUNCTYPE(None, _P)(address)
+        engine = _engine()
+        sleep = time.sleep
+        while True:
+            sleep(TICK)
+            increment(engine)
+
+
+_ticker = _Ticker()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: setattr(_ticker, "_thread", None))
+
+
+# SIGINT: see the module docstring. The handler is ours only while it is installed; if
+# someone replaces it later, their handler runs as Python runs it.
+_deferred_signal: List[Tuple[int, Any]] = []
+_previous_handler: List[Any] = []
+# The Python functions wasmtime enters through ctypes, and those they call outside a try.
+# A handler that raised at one of their instructions would escape ctypes (printed, lost,
+# and the C return value left undefined), so a signal landing there is deferred to the body.
+_ENTRY_CODES = frozenset({_trampoline_py.__code__, _deadline_py.__code__, _new_trap.__code__,
+                          _new_error.__code__})
+
+
+def _sigint(signum: int, frame: Any) -> None:
+    if frame is not None and frame.f_code in _ENTRY_CODES:
+        _deferred_signal.append((signum, frame))  # handled in the callback body, see below
+        return
+    _call_previous(signum, frame)
+
+
+def _call_previous(signum: int, frame: Any) -> None:
+    previous = _previous_handler[0] if _previous_handler else signal.default_int_handler
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
+    # SIG_IGN: nothing
+
+
+def _run_deferred_signal() -> None:
+    while _deferred_signal:
+        signum, frame = _deferred_signal.pop(0)
+        _call_previous(signum, frame)
+
+
+_handler_installed = [False]
+
+
+def _install_sigint_handler() -> None:
+    """Install `_sigint` (once, from the main thread) in front of the current handler."""
+    if _handler_installed[0] or threading.get_ident() != _MAIN_THREAD:
+        return
+    try:
+        current = signal.getsignal(signal.SIGINT)
+        if current is None or current == signal.SIG_IGN:
+            _handler_installed[0] = True  # nobody wants SIGINT here; leave it alone
+            return
+        _previous_handler[:] = [current]
+        signal.signal(signal.SIGINT, _sigint)
+        _handler_installed[0] = True
+    except (ValueError, OSError):  # not the main interpreter, or no signals here
+        _handler_installed[0] = True
