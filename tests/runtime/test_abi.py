@@ -663,3 +663,149 @@ def test_post_return_runs_after_the_result_is_lifted() -> None:
     assert order[0] == "call" and order[1][0] == "post"
     scalar = _abi.export_caller(fn((), P.U8), lambda: (1,), opts, None, False)
     assert scalar() == 1 and order[-1] == ("post", (1,))
+
+
+# -- handles and resources ----------------------------------------------------------------------------
+
+RES = td(w.Resource(), "blob")
+OWN, BORROW = td(w.Own(RES)), td(w.Borrow(RES))
+
+
+def test_handle_table_follows_the_spec() -> None:
+    table = h.HandleTable()
+    rt = h.ResourceType("blob")
+    a, b = table.add(h.Handle(rt, 10, True)), table.add(h.Handle(rt, 11, True))
+    assert (a, b) == (1, 2) and len(table) == 2
+    assert table.remove(a).rep == 10
+    assert table.add(h.Handle(rt, 12, True)) == 1  # freed slots are reused
+    for bad in (0, 3, -1, 1 << 40):
+        with pytest.raises(Trap, match=f"unknown handle index {bad}"):
+            table.get(bad)
+
+
+def test_resource_new_rep_drop() -> None:
+    dropped = []
+    inst = h.InstanceState("guest")
+    rt = h.ResourceType("blob", inst, dropped.append)
+    other = h.ResourceType("other", inst)
+    i = h.resource_new(inst, rt, 42)
+    assert h.resource_rep(inst, rt, i) == 42
+    with pytest.raises(Trap, match=f"handle index {i} is a blob handle, not other"):
+        h.resource_rep(inst, other, i)
+    h.resource_drop(inst, rt, i)
+    assert dropped == [42]
+    with pytest.raises(Trap, match="unknown handle index"):
+        h.resource_drop(inst, rt, i)
+    inst.may_leave = False
+    with pytest.raises(Trap, match="may not leave"):
+        h.resource_new(inst, rt, 1)
+
+
+def test_borrows_lent_to_a_callee_must_be_dropped_before_it_returns() -> None:
+    host_rt = h.ResourceType("blob")  # implemented by the host
+    policy = h.SpecPolicy(lambda cx, typedef: host_rt)
+    opts = options()
+    guest_handles = []
+
+    def forgets(handle: int) -> Tuple[int]:
+        guest_handles.append(handle)
+        return (h.resource_rep(opts.inst, host_rt, handle),)
+
+    call = _abi.export_caller(fn((BORROW,), P.U32), forgets, opts, policy, False, "m.peek")
+    with pytest.raises(Trap, match="borrow handles still remain at the end of the call to m.peek"):
+        call(h.Rep(host_rt, 7))
+
+    def drops(handle: int) -> Tuple[int]:
+        rep = h.resource_rep(opts.inst, host_rt, handle)
+        h.resource_drop(opts.inst, host_rt, handle)  # dropping a borrow runs no destructor
+        return (rep,)
+
+    call = _abi.export_caller(fn((BORROW,), P.U32), drops, opts, policy, False, "m.peek")
+    assert call(h.Rep(host_rt, 7)) == 7
+    with pytest.raises(TypeError, match="expected a blob resource, got int 7"):
+        call(7)
+
+
+def test_a_borrow_into_the_implementing_instance_is_the_rep_itself() -> None:
+    opts = options()
+    rt = h.ResourceType("blob", opts.inst)
+    seen = []
+    call = _abi.export_caller(fn((BORROW,), None), lambda i: seen.append(i) or (), opts,
+                              h.SpecPolicy(lambda cx, t: rt), False)
+    call(h.Rep(rt, 99))
+    assert seen == [99] and len(opts.inst.handles) == 0
+
+
+def test_own_results_and_params_move_handles() -> None:
+    opts = options()
+    rt = h.ResourceType("blob", opts.inst)
+    policy = h.SpecPolicy(lambda cx, t: rt)
+    made = _abi.export_caller(fn((), OWN), lambda: (h.resource_new(opts.inst, rt, 5),), opts, policy, False)
+    rep = made()
+    assert rep == h.Rep(rt, 5) and len(opts.inst.handles) == 0  # lifted out: the host owns it now
+    got = []
+    give = _abi.export_caller(fn((OWN,), None), lambda i: got.append(i) or (), opts, policy, False)
+    give(rep)
+    assert h.resource_rep(opts.inst, rt, got[0]) == 5
+
+
+def test_host_callback_lends_borrows_for_the_call_only() -> None:
+    opts = options()
+    rt = h.ResourceType("blob", opts.inst)
+    policy = h.SpecPolicy(lambda cx, t: rt)
+    i = h.resource_new(opts.inst, rt, 3)
+    during = []
+
+    def target(b: h.Rep) -> None:
+        during.append(opts.inst.handles.get(i).lends)
+        with pytest.raises(Trap, match="lent out"):
+            h.resource_drop(opts.inst, rt, i)
+
+    cb = _abi.host_callback(fn((BORROW,), None), target, opts, policy, False)
+    assert cb(i) == ()
+    assert during == [1] and opts.inst.handles.get(i).lends == 0
+    take = _abi.host_callback(fn((OWN,), None), lambda o: got.append(o), opts, policy, False)
+    got: List[Any] = []
+    take(i)
+    assert got == [h.Rep(rt, 3)] and len(opts.inst.handles) == 0
+    with pytest.raises(Trap, match="unknown handle index"):
+        take(i)
+    j = h.resource_new(opts.inst, rt, 4)
+    borrowed = h.lower_borrow(opts.inst, h.CallScope(), h.ResourceType("x"), 1)
+    with pytest.raises(Trap, match="is a x handle, not blob"):
+        take(borrowed)
+    assert h.resource_rep(opts.inst, rt, j) == 4
+
+
+def test_composed_call_moves_values_and_handles_between_instances() -> None:
+    """Instance A calls B's `f(s: string, b: borrow<blob>, o: own<blob>) -> list<string>`; blob
+    is implemented by B, A's strings are utf16 and B's utf8."""
+    a, b = options("utf16"), options("utf8")
+    rt = h.ResourceType("blob", b.inst)
+    func = fn((P.STRING, BORROW, OWN), td(w.List(P.STRING)))
+    seen = []
+    b_sig = _abi._Signature(func, _abi.codec_for(h.PASS_THROUGH, "utf8"), "lift")
+
+    def b_core(*flat: Any) -> Tuple[int]:
+        cx = _abi.CallContext(b)
+        cx.refresh()
+        s_ptr, s_len, borrowed, owned = flat
+        seen.append((bytes(b.memory.data[s_ptr:s_ptr + s_len]).decode(), borrowed, h.resource_rep(b.inst, rt, owned)))
+        ptr = cx.alloc(4, 8)
+        b_sig.result.store(cx, [str(borrowed), "z"], ptr)
+        return (ptr,)
+
+    cb = _abi.lowered_lift_callback(func, b_core, b, a)
+    lent = h.resource_new(a.inst, rt, 100)  # (A holds handles to B's blobs)
+    moved = h.resource_new(a.inst, rt, 200)
+    a_sig = _abi._Signature(func, _abi.codec_for(h.PASS_THROUGH, "utf16"), "lower")
+    cx = _abi.CallContext(a)
+    cx.refresh()
+    flat: List[Any] = []
+    a_sig.params[0].lower(cx, "héllo", flat)
+    ret = cx.alloc(4, 8)
+    assert cb(*flat, lent, moved, ret) == ()
+    cx.refresh()
+    assert a_sig.result.load(cx, ret) == ["100", "z"]
+    assert seen == [("héllo", 100, 200)]
+    assert a.inst.handles.get(lent).lends == 0 and len(a.inst.handles) == 1  # `moved` left A

@@ -860,9 +860,14 @@ class _Signature:
                             or (self.result is not None and self.result.allocates))
 
 
-def core_functype(func: w.Function, lift_or_lower: str) -> L.FlatSignature:
-    """The flattened core signature of `func` (`.params`, `.results`: 'i32'|'i64'|'f32'|'f64')."""
-    return L.flatten_functype(func, lift_or_lower)
+def core_functype(func: w.Function, lift_or_lower: str) -> Any:
+    """The flattened core signature of `func`, as the core layer's `FuncType` (`.params`,
+    `.results`: 'i32'|'i64'|'f32'|'f64'). `_layout.flatten_functype` says more (whether
+    params/results went through memory)."""
+    from ._wasmtime import FuncType  # the core layer (loads wasmtime's library): only when wiring
+
+    sig = L.flatten_functype(func, lift_or_lower)
+    return FuncType(sig.params, sig.results)
 
 
 def lower_values(cx: CallContext, sig: _Signature, values: Sequence[Any],

@@ -244,11 +244,13 @@ class SpecPolicy:
         return self.resolve(cx, typedef)
 
     def _rt(self, cx: Any, typedef: Any, value: Any) -> ResourceType:
-        if not isinstance(value, Rep):
-            raise TypeError(f"expected a resource, got {type(value).__name__} {value!r}")
         if self.resolve is None:
+            if not isinstance(value, Rep):
+                raise TypeError(f"expected a resource, got {type(value).__name__} {value!r}")
             return value.rt
         rt = self.resolve(cx, typedef)
+        if not isinstance(value, Rep):
+            raise TypeError(f"expected a {rt.name} resource, got {type(value).__name__} {value!r}")
         if value.rt is not rt:
             raise TypeError(f"expected a {rt.name} resource, got a {value.rt.name} resource")
         return rt
