@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -73,3 +75,32 @@ def corpus() -> Path:
 
 
 # ==== end of corpus ===========================================================================
+
+
+# ==== the compiled-code cache (wasm_import._cache) ============================================
+# One writable cache directory for the whole session and every subprocess it starts, kept
+# across sessions in the build dir: the suite's time then does not depend on
+# PYTHONDONTWRITEBYTECODE (set in many containers, and on the CI machine) or on whether
+# __pycache__ can be written, and an 18 MB guest compiles once per change, not per session.
+# Tests of where cache files go use test_hook's `clean_imports` (or test_cache's `writable`),
+# which put the default rules back. The one-line "compiling ..." notice is off here (tests
+# compare stderr exactly); tests of the notice turn it on.
+
+CACHE_DIR_ENV, CACHE_ENV, QUIET_ENV = "WASM_IMPORT_CACHE_DIR", "WASM_IMPORT_CACHE", "WASM_IMPORT_QUIET"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`$WASM_IMPORT_CACHE_DIR` for the session: `<build dir>/compiled`. At the end, the
+    entries of components that lived in this session's temporary directories go."""
+    root = _build.build_dir() / "compiled"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_DIR_ENV, str(root))
+        patch.delenv(CACHE_ENV, raising=False)
+        patch.setenv(QUIET_ENV, "1")
+        yield root
+    temp = tmp_path_factory.getbasetemp().resolve()
+    shutil.rmtree(root.joinpath(*temp.parts[1:]), ignore_errors=True)
+
+
+# ==== end of the compiled-code cache ==========================================================

@@ -18,7 +18,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from tests.test_hook import adder_bytes, clean_imports, on_path, put, sub_bytes  # noqa: F401 (fixtures)
+from tests.test_hook import (adder_bytes, clean_imports, default_cache_rules, on_path, put,  # noqa: F401
+                             sub_bytes)
 from wasm_import import _cache, _engine, _wit_decode, wit
 
 
@@ -42,9 +43,9 @@ class Spy:
             self.decodes += 1
             return real_decode(data)
 
-        def write(path: str, payload: bytes, world: bytes, key: bytes) -> None:
+        def write(path: str, payload: bytes, world: bytes, key: bytes) -> bool:
             self.written.append(payload)
-            real_write(path, payload, world, key)
+            return real_write(path, payload, world, key)
 
         def deserialize(data: bytes) -> _engine.CompiledComponent:
             self.deserialized.append(bytes(data))
@@ -78,9 +79,9 @@ def cache_files(directory: Path) -> List[str]:
 
 
 @pytest.fixture
-def writable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    monkeypatch.setattr(sys, "pycache_prefix", None)
+def writable(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The cache's default rules (see test_hook.default_cache_rules), without the hook."""
+    default_cache_rules(monkeypatch, tmp_path_factory.mktemp("user-cache"))
 
 
 # -- names and places ---------------------------------------------------------------------------

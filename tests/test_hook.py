@@ -19,7 +19,7 @@ import sysconfig
 import textwrap
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -63,8 +63,11 @@ def sub_bytes() -> bytes:
 
 @pytest.fixture
 def clean_imports(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Install the hook; afterwards restore the import system as it was.
+    """Install the hook, with the compiled-code cache under its default rules; afterwards
+    restore the import system as it was.
 
+    Default rules: `__pycache__` writable (no `-B`, no prefix), no `WASM_IMPORT_CACHE_DIR`
+    (the session's, see conftest), and a per-user cache directory of the test's own.
     `sys.meta_path`, `sys.path_hooks`, `sys.path_importer_cache` and `sys.path` are put back
     exactly; from `sys.modules` every module the test imported from a temporary directory
     is removed. (Libraries imported lazily on the way, wasmtime above all, stay: dropping
@@ -73,8 +76,7 @@ def clean_imports(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     saved_meta_path, saved_hooks = list(sys.meta_path), list(sys.path_hooks)
     saved_cache, saved_modules = dict(sys.path_importer_cache), dict(sys.modules)
     saved_path = list(sys.path)
-    monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    monkeypatch.setattr(sys, "pycache_prefix", None)
+    default_cache_rules(monkeypatch, tmp_path_factory.mktemp("user-cache"))
     wasm_import.install()
     importlib.invalidate_caches()
     try:
@@ -91,6 +93,17 @@ def clean_imports(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
         sys.modules.update(saved_modules)
         sys.path[:] = saved_path
         importlib.invalidate_caches()
+
+
+def default_cache_rules(monkeypatch: pytest.MonkeyPatch, user_cache: Path) -> None:
+    """The compiled-code cache as a user without settings has it, with `user_cache` as
+    the per-user cache directory (so no test writes to the real one)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.setattr(sys, "pycache_prefix", None)
+    for name in ("WASM_IMPORT_CACHE_DIR", "WASM_IMPORT_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))
+    monkeypatch.setenv("LOCALAPPDATA", str(user_cache))
 
 
 def _comes_from(module: object, root: str) -> bool:
@@ -232,6 +245,31 @@ def test_a_broken_component_raises_decode_error(clean_imports: None, tmp_path: P
     assert not (tmp_path / "__pycache__").exists()
 
 
+CORE_MODULE = b"\0asm\x01\0\0\0"  # an empty core module: valid wasm, not a component
+
+
+@pytest.mark.parametrize("contents, detail", [
+    (lambda adder: b"\0asm\x0d\0\1\0 and then nonsense", "unexpected end of data while reading section 32"),
+    (lambda adder: adder[: len(adder) // 2], "unexpected end of data while reading section 5"),
+    (lambda adder: CORE_MODULE, "this is a core wasm module, not a component"),
+    (lambda adder: b"", "too short to be a WebAssembly component: 0 byte(s)"),
+    (lambda adder: b"PK\3\4 not wasm at all", "not a WebAssembly binary"),
+], ids=["malformed", "truncated", "core module", "empty", "not wasm"])
+def test_except_import_error_catches_a_bad_component(clean_imports: None, tmp_path: Path, adder_bytes: bytes,
+                                                    contents: Any, detail: str) -> None:
+    wasm = put(on_path(tmp_path) / "broken.wasm", contents(adder_bytes))
+    try:
+        import broken  # noqa: F401
+    except ImportError as e:
+        error: ImportError = e
+    else:
+        pytest.fail("importing a bad component did not raise")
+    assert isinstance(error, wasm_import.DecodeError)  # the detail, as DecodeError carries it
+    assert (error.name, error.path) == ("broken", str(wasm))
+    assert str(error).startswith(f"{wasm}: ") and detail in str(error), str(error)
+    assert "broken" not in sys.modules
+
+
 def test_find_spec(clean_imports: None, tmp_path: Path, adder_bytes: bytes) -> None:
     put(on_path(tmp_path) / "foo.wasm", adder_bytes)
     spec = importlib.util.find_spec("foo")
@@ -339,6 +377,125 @@ def test_path_order_decides_first(clean_imports: None, tmp_path: Path, adder_byt
 
     assert first_wasm.__file__ == str(early / "first_wasm.wasm")
     assert first_py.KIND == "python"
+
+
+# -- what finding costs: no imports, no recursion, one stat per directory -----------------------
+
+def test_missing_zip_on_sys_path_imports_zipfile_once(tmp_path: Path) -> None:
+    """The standard `.../pythonXY.zip` entry is usually missing; `import zipfile` after
+    `import wasm_import` must be one import, not the finder re-entered for each attempt."""
+    missing_zip = str(tmp_path / "python3xx.zip")
+    code = (f"import sys; sys.path.insert(1, {missing_zip!r})\n"
+            "assert 'zipfile' not in sys.modules\n"
+            "import wasm_import, zipfile\n")
+    # -S: no site-packages, whose .pth files may import zipfile before the test gets to
+    done = subprocess.run([sys.executable, "-S", "-X", "importtime", "-c", code], env=child_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert imported.count("zipfile") == 1, done.stderr
+    assert "wasm_import._hook" in imported
+
+
+def test_find_spec_imports_nothing(clean_imports: None, tmp_path: Path, adder_bytes: bytes) -> None:
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipped_one.wasm", adder_bytes)
+    put(on_path(tmp_path / "dir") / "plain_one.wasm", adder_bytes)
+    sys.path[:0] = [str(archive), str(tmp_path / "missing.zip")]
+    before = set(sys.modules)
+    for name in ("zipped_one", "plain_one", "no_such_module_anywhere"):
+        importlib.util.find_spec(name)
+    assert set(sys.modules) == before
+
+
+def test_find_spec_is_never_reentered(clean_imports: None, tmp_path: Path, adder_bytes: bytes,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should anything the finder calls import (here a path hook, which the precedence
+    check consults), that import does not come back into the finder."""
+    put(on_path(tmp_path / "helpers") / "helper_mod.py", "VALUE = 1\n")
+    later = put(tmp_path / "later" / "reentered.wasm", adder_bytes).parent
+    depth, deepest = [0], [0]
+    real_find = _hook.WasmFinder._find
+
+    def counting_find(self: _hook.WasmFinder, fullname: str, path: Any) -> Any:
+        depth[0] += 1
+        deepest[0] = max(deepest[0], depth[0])
+        try:
+            return real_find(self, fullname, path)
+        finally:
+            depth[0] -= 1
+
+    def importing_hook(entry: str) -> Any:
+        if entry == str(later):
+            importlib.import_module("helper_mod")
+        raise ImportError  # not a path this hook serves
+
+    monkeypatch.setattr(_hook.WasmFinder, "_find", counting_find)
+    sys.path_hooks.insert(0, importing_hook)
+    sys.path.append(str(later))
+    import reentered
+
+    assert reentered.add.add(1, 2) == 3 and sys.modules["helper_mod"].VALUE == 1
+    assert deepest[0] == 1
+
+
+def test_a_miss_stats_each_directory_once_and_lists_none(clean_imports: None, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a failed lookup of an unrelated module costs: one stat per directory entry (as
+    FileFinder pays), a dictionary lookup for a missing entry, no listing, no import."""
+    dirs = [tmp_path / f"d{i}" for i in range(3)]
+    for d in dirs:
+        put(d / "something.py", "")
+    sys.path[:] = [*map(str, dirs), str(tmp_path / "python3xx.zip")]
+    finder = _hook.WasmFinder()
+    assert finder.find_spec("warm_up_the_listings") is None
+    calls: List[str] = []
+    real_stat, real_listdir = os.stat, os.listdir
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: calls.append("stat") or real_stat(p, *a, **k))
+    monkeypatch.setattr(os, "listdir", lambda *a: calls.append("listdir") or real_listdir(*a))
+    for _ in range(10):
+        assert finder.find_spec("no_such_module_anywhere") is None
+    monkeypatch.undo()
+    assert calls == ["stat"] * 3 * 10
+
+
+def _as_zip64(data: bytes) -> bytes:
+    """A small zip rewritten with zip64 end records, as a writer must for an archive of
+    more than 65535 entries or 4 GiB (the plain record then holds only 0xFFFF.. markers)."""
+    import struct
+
+    end = data.rindex(b"PK\5\6")
+    count, size, offset = struct.unpack_from("<10xHII", data, end)
+    record = struct.pack("<4sQHHIIQQQQ", b"PK\6\6", 44, 45, 45, 0, 0, count, count, size, offset)
+    locator = struct.pack("<4sIQI", b"PK\6\7", 0, end, 1)
+    plain = struct.pack("<4sHHHHIIH", b"PK\5\6", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return data[:end] + record + locator + plain
+
+
+@pytest.mark.parametrize("layout", ["plain", "prefix data", "zip64", "comment", "in a folder",
+                                    "non-ASCII name"])
+def test_zip_listing_reads_the_central_directory(tmp_path: Path, layout: str) -> None:
+    archive = tmp_path / "a.zip"
+    names = ["top.wasm", "other.txt", "pkg/inner.wasm", "pkg/sub/deep.wasm", "pkg/"]
+    if layout == "non-ASCII name":
+        names.append("naïve.wasm")
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in names:
+            z.writestr(name, b"" if name.endswith("/") else b"x" * 10)
+        if layout == "comment":
+            z.comment = b"a comment, " * 1000
+    if layout == "zip64":
+        archive.write_bytes(_as_zip64(archive.read_bytes()))
+    if layout == "prefix data":  # a self-extracting archive: data before the zip
+        archive.write_bytes(b"#!/bin/sh\nexit 0\n" * 50 + archive.read_bytes())
+    prefix = "pkg/" if layout == "in a folder" else ""
+    with zipfile.ZipFile(archive) as z:
+        expected = sorted(n[len(prefix):] for n in z.namelist()
+                          if n.startswith(prefix) and n[len(prefix):] and "/" not in n[len(prefix):])
+    assert sorted(_hook._zip_names(str(archive), prefix)) == expected
+    assert ("inner.wasm" in expected) == (layout == "in a folder")
 
 
 # -- zip archives and wheels --------------------------------------------------------------------

@@ -7,17 +7,26 @@ compiled code and the decoded WIT world) next to it,
     pkg/foo.wasm  ->  pkg/__pycache__/foo.wasm.<tag>.cwasm
 
 and later imports load that file instead: a warm import never reads `foo.wasm` at all,
-just as a `.pyc` hit never reads the `.py`. The rules follow `.pyc` files:
+just as a `.pyc` hit never reads the `.py`. The rules follow `.pyc` files where they can:
 
 - `sys.pycache_prefix` (`PYTHONPYCACHEPREFIX`) moves the cache into a parallel tree.
-- `sys.dont_write_bytecode` (`PYTHONDONTWRITEBYTECODE`, `-B`) stops writing; existing
-  cache files are still read.
-- A directory that cannot be written to is not an error: there is just no cache.
+- `sys.dont_write_bytecode` (`PYTHONDONTWRITEBYTECODE`, `-B`) stops writing to
+  `__pycache__` (and the prefix); existing files there are still read.
+- Where `__pycache__` may not or cannot be written (under `PYTHONDONTWRITEBYTECODE`, in a
+  read-only directory) and for a component that is not a plain file (a zip member), the
+  cache file goes to a per-user directory instead (`$XDG_CACHE_HOME/wasm-import`,
+  `~/.cache/wasm-import`, `%LOCALAPPDATA%\\wasm-import` on Windows), mirroring the
+  source's directory. This is where the rules part from `.pyc` files: container images
+  set `PYTHONDONTWRITEBYTECODE=1` because a `.pyc` is cheap to redo, and a compiled
+  component is not (seconds to tens of seconds for an 18 MB one).
+- `WASM_IMPORT_CACHE_DIR=<dir>` puts every cache file under `<dir>` (mirroring the
+  source's directory) and nowhere else; `WASM_IMPORT_CACHE=off` neither reads nor writes
+  cache files.
+- Nothing that cannot be written is an error: there is just no cache.
 - Files are written to a temporary name and renamed into place (`os.replace`), so a
   reader never sees half a file, and two processes compiling at once are harmless.
-- A component that is not a plain file (inside a zip archive) is cached under
-  `sys.pycache_prefix`, or else under a per-user directory (`$XDG_CACHE_HOME/wasm-import`,
-  `~/.cache/wasm-import`, `%LOCALAPPDATA%\\wasm-import` on Windows).
+- A compile still running after a second prints one line on stderr (what, how big,
+  where it is cached), so a long pause is explained once; `WASM_IMPORT_QUIET=1` hides it.
 
 The name can never collide with a `.pyc`: it ends in `.cwasm` and keeps the `.wasm`.
 `<tag>` is a CRC-32 of the engine id (below), so two wasmtime versions sharing a source
@@ -70,6 +79,8 @@ then wasmtime can map the verified file directly (`_engine.deserialize_file`, ab
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import functools
 import io
 import mmap
@@ -80,22 +91,29 @@ import sys
 import threading
 import zlib
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, BinaryIO, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
 
-from . import _engine
+from .runtime import backend as _backend
 from . import _wit_model
+from ._errors import DecodeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._wit_model import World
 
-__all__ = ["Source", "load_component", "cache_path_for", "cache_tag", "engine_id",
-           "MAGIC", "FORMAT_VERSION"]
+__all__ = ["Source", "load_component", "cache_paths", "cache_path_for", "cache_tag", "engine_id",
+           "user_cache_dir", "MAGIC", "FORMAT_VERSION", "CACHE_ENV", "CACHE_DIR_ENV", "QUIET_ENV"]
 
 MAGIC = b"WASMIMPC"
 FORMAT_VERSION = 3
 SUFFIX = ".cwasm"
 ENGINE_ID_SIZE = 80
 SOURCE_KEY_SIZE = 32
+
+CACHE_ENV = "WASM_IMPORT_CACHE"  # "off" (or 0, no, false): neither read nor write cache files
+CACHE_DIR_ENV = "WASM_IMPORT_CACHE_DIR"  # put every cache file under this directory instead
+QUIET_ENV = "WASM_IMPORT_QUIET"  # set (not 0): no line on stderr about a slow compile
+_OFF = ("off", "0", "no", "false")
+SLOW_COMPILE = 1.0  # seconds: a compile still running after this says so on stderr, once
 
 SEGMENTS = 4  # payload + world is checked as this many equal parts, each with its CRC-32
 
@@ -162,43 +180,112 @@ def _stat_key(st: os.stat_result) -> bytes:
 # -- public ---------------------------------------------------------------------------------------
 
 def load_component(source: Source, *, cache_path: Optional[str] = None
-                   ) -> Tuple["World", _engine.CompiledComponent]:
+                   ) -> Tuple["World", Any]:
     """The WIT world and compiled code of `source`, from the cache when a valid entry exists.
 
-    `cache_path` defaults to `cache_path_for(source.path)`; with neither, nothing is
-    cached. Raises DecodeError when the bytes are not a component.
+    `cache_path` names the one cache file to use; without it the places `cache_paths`
+    gives for `source.path` are tried, and with neither nothing is cached. Raises
+    DecodeError when the bytes are not a component.
     """
-    if cache_path is None and source.path is not None:
-        cache_path = cache_path_for(source.path)
     if cache_path is not None:
-        hit = _read(cache_path, source.key)
+        places = [(cache_path, True)]
+    elif source.path is not None:
+        places = cache_paths(source.path)
+    else:
+        places = []
+    for path, _ in places:
+        hit = _read(path, source.key)
         if hit is not None:
             return hit
     from ._wit_decode import decode
 
     wasm = source.read()
-    world = decode(wasm)  # first: it says precisely what is wrong with bad bytes, and fast
-    compiled = _engine.compile_component(wasm, where=source.where)
-    if cache_path is not None and not sys.dont_write_bytecode:
-        _write(cache_path, compiled.serialize(), _pickle_world(world), source.key)
+    try:
+        world = decode(wasm)  # first: it says precisely what is wrong with bad bytes, and fast
+    except DecodeError as e:
+        if source.path is None:
+            raise
+        raise DecodeError(f"{source.where}: {e.message}", e.offset) from None
+    targets = [path for path, writable in places if writable]
+    with _slow_compile_notice(source.where, len(wasm), targets[0] if targets else None):
+        compiled = _backend().compile_component(wasm, where=source.where)
+    if targets:
+        payload, pickled = compiled.serialize(), _pickle_world(world)
+        for path in targets:  # the first place that can be written to
+            if _write(path, payload, pickled, source.key):
+                break
     return world, compiled
 
 
-def cache_path_for(source_path: str) -> str:
-    """Where the compiled code of the component at `source_path` is cached.
+def cache_paths(source_path: str) -> List[Tuple[str, bool]]:
+    """Where the cache file of the component file `source_path` may be, in the order they
+    are read, each with whether a miss may write it there.
 
-    Like `importlib.util.cache_from_source`: `dir/foo.wasm` -> `dir/__pycache__/foo.wasm.<tag>.cwasm`,
-    or a mirror of `dir` under `sys.pycache_prefix`. A path that is not in a real
-    directory (a zip member) goes under the prefix or the per-user cache directory.
+    - `WASM_IMPORT_CACHE=off`: nowhere.
+    - `WASM_IMPORT_CACHE_DIR=<dir>`: only `<dir>` (mirroring the source's directory).
+    - Else, like `importlib.util.cache_from_source`: `dir/__pycache__/foo.wasm.<tag>.cwasm`,
+      or a mirror of `dir` under `sys.pycache_prefix`; written unless
+      `sys.dont_write_bytecode`. Then the per-user cache directory (`user_cache_dir()`),
+      always writable: it takes what `__pycache__` may not or cannot take (under
+      `PYTHONDONTWRITEBYTECODE`, in a read-only directory, for a zip member).
     """
+    if os.environ.get(CACHE_ENV, "").strip().lower() in _OFF:
+        return []
     source_path = os.path.abspath(os.fspath(source_path))
     head, tail = os.path.split(source_path)
     name = f"{tail}.{cache_tag()}{SUFFIX}"
+    root = os.environ.get(CACHE_DIR_ENV)
+    if root:
+        return [(os.path.join(os.path.abspath(root), _relative(head), name), True)]
+    places = []
     if sys.pycache_prefix is not None:
-        return os.path.join(sys.pycache_prefix, _relative(head), name)
-    if os.path.isdir(head):
-        return os.path.join(head, "__pycache__", name)
-    return os.path.join(user_cache_dir(), _relative(head), name)
+        places.append((os.path.join(sys.pycache_prefix, _relative(head), name), not sys.dont_write_bytecode))
+    elif os.path.isdir(head):
+        places.append((os.path.join(head, "__pycache__", name), not sys.dont_write_bytecode))
+    places.append((os.path.join(user_cache_dir(), _relative(head), name), True))
+    return places
+
+
+def cache_path_for(source_path: str) -> Optional[str]:
+    """The cache file of the component file `source_path` (its module's `__cached__`):
+    the first of `cache_paths` that exists, else the first one a miss writes; None when
+    caching is off."""
+    places = cache_paths(source_path)
+    for path, _ in places:
+        if os.path.isfile(path):
+            return path
+    return next((path for path, writable in places if writable), None)
+
+
+@contextlib.contextmanager
+def _slow_compile_notice(where: str, size: int, target: Optional[str]) -> Iterator[None]:
+    """Around a compile: if it is still running after `SLOW_COMPILE` seconds, print one
+    line on stderr saying what is compiled and that the next import will not wait, so a
+    long silent pause is explained. `WASM_IMPORT_QUIET=1` turns it off."""
+    if os.environ.get(QUIET_ENV, "").strip().lower() not in ("", *_OFF):
+        yield
+        return
+    if target is not None:
+        outcome = f"cached for next time in {os.path.dirname(target)}"
+    elif os.environ.get(CACHE_ENV, "").strip().lower() in _OFF:
+        outcome = f"not cached ({CACHE_ENV}=off)"
+    else:
+        outcome = "not cached (bytes without a file)"
+    line = (f"wasm-import: compiling {where} ({size / 1e6:.1f} MB), once: {outcome} "
+            f"({QUIET_ENV}=1 hides this)")
+
+    def tell() -> None:
+        stream = sys.stderr
+        if stream is not None:
+            print(line, file=stream, flush=True)
+
+    timer = threading.Timer(SLOW_COMPILE, tell)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def cache_tag() -> str:
@@ -209,7 +296,7 @@ def cache_tag() -> str:
 def engine_id() -> bytes:
     """Everything about the engine and the model that changes a cache file's contents,
     as text (`ENGINE_ID_SIZE` bytes at most, so it fits the trailer whole)."""
-    text = f"{_engine.fingerprint()};{sys.platform};{_machine()};model-{_model_shape():08x}"
+    text = f"{_backend().fingerprint()};{sys.platform};{_machine()};model-{_model_shape():08x}"
     raw = text.encode()
     if len(raw) > ENGINE_ID_SIZE:  # never with today's names; still exact if it happens
         import hashlib
@@ -219,7 +306,8 @@ def engine_id() -> bytes:
 
 
 def user_cache_dir() -> str:
-    """The per-user cache root, for components that are not plain files."""
+    """The per-user cache root: `$XDG_CACHE_HOME/wasm-import`, `~/.cache/wasm-import`,
+    `%LOCALAPPDATA%\\wasm-import` on Windows."""
     if sys.platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~")
     else:
@@ -249,7 +337,7 @@ def _model_shape() -> int:
         obj = getattr(_wit_model, name)
         if isinstance(obj, type) and hasattr(obj, "__dataclass_fields__"):
             parts.append(name + "(" + ",".join(f.name for f in fields(obj)) + ")")
-        elif isinstance(obj, type) and issubclass(obj, _wit_model.enum.Enum):
+        elif isinstance(obj, type) and issubclass(obj, enum.Enum):
             parts.append(name + "{" + ",".join(obj.__members__) + "}")
     return zlib.crc32(";".join(parts).encode())
 
@@ -312,7 +400,7 @@ def segment_crcs(body: memoryview) -> Tuple[int, ...]:
 
 # -- reading --------------------------------------------------------------------------------------
 
-def _read(cache_path: str, source_key: bytes) -> Optional[Tuple["World", _engine.CompiledComponent]]:
+def _read(cache_path: str, source_key: bytes) -> Optional[Tuple["World", Any]]:
     """The world and compiled code in `cache_path` if the file is valid for the keys, else None."""
     try:
         with open(cache_path, "rb") as f:
@@ -344,7 +432,7 @@ def _valid_trailer(f: BinaryIO, source_key: bytes) -> Optional[_Trailer]:
     return t if ok else None
 
 
-def _load_checked(f: BinaryIO, t: _Trailer) -> Optional[Tuple["World", _engine.CompiledComponent]]:
+def _load_checked(f: BinaryIO, t: _Trailer) -> Optional[Tuple["World", Any]]:
     """Check the CRC, unpickle the world, then hand the payload to wasmtime. None when
     anything fails."""
     load_file = _file_loader()
@@ -367,22 +455,22 @@ def _load_checked(f: BinaryIO, t: _Trailer) -> Optional[Tuple["World", _engine.C
         if len(contents) != checked or segment_crcs(memoryview(contents)) != t.segment_crcs:
             return None
         world = _unpickle_world(contents[t.payload_length:])
-        return world, _engine.deserialize(contents[: t.payload_length])
+        return world, _backend().deserialize(contents[: t.payload_length])
     except Exception:  # an unreadable world, or wasmtime refused even a verified file: a miss
         return None
 
 
-def _file_loader() -> Optional[Callable[[str], _engine.CompiledComponent]]:
+def _file_loader() -> Optional[Callable[[str], Any]]:
     """`_engine.deserialize_file` when the engine offers it (the zero-copy path)."""
-    loader: Optional[Callable[[str], _engine.CompiledComponent]]
-    loader = getattr(_engine, "deserialize_file", None)
+    loader: Optional[Callable[[str], Any]]
+    loader = getattr(_backend(), "deserialize_file", None)
     return loader
 
 
 # -- writing --------------------------------------------------------------------------------------
 
-def _write(cache_path: str, payload: bytes, world: bytes, source_key: bytes) -> None:
-    """Write a cache file atomically; give up silently if the directory is not writable."""
+def _write(cache_path: str, payload: bytes, world: bytes, source_key: bytes) -> bool:
+    """Write a cache file atomically; False (silently) if the directory is not writable."""
     trailer = _Trailer(MAGIC, FORMAT_VERSION, segment_crcs(memoryview(payload + world)), len(payload),
                        len(world), engine_id(), source_key)
     temp = f"{cache_path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
@@ -401,6 +489,8 @@ def _write(cache_path: str, payload: bytes, world: bytes, source_key: bytes) -> 
     except OSError as e:
         if sys.flags.verbose:
             print(f"# wasm_import: could not write {cache_path!r}: {e}", file=sys.stderr)
+        return False
+    return True
 
 
 def _unlink_quietly(path: str) -> None:

@@ -3,6 +3,7 @@
     Exception
     ├── WasmImportError            base of every error this library raises on its own behalf
     │   ├── DecodeError            the bytes are not a (supported) component; names the byte offset
+    │   │                          (also a ValueError, and an ImportError: see below)
     │   ├── LinkError              imports missing or mismatched; lists each with its WIT signature
     │   ├── Trap                   the guest trapped; carries the wasm backtrace
     │   │   ├── GuestExit          the guest called WASI exit; carries the status code
@@ -12,6 +13,10 @@
 
 Wrong argument types and out-of-range values raise the built-in `TypeError` and
 `ValueError`, before any wasm runs, naming the function, parameter and WIT type.
+
+`DecodeError` is also an `ImportError`, so that `import foo` of a malformed, truncated or
+core-module `foo.wasm` is caught by `except ImportError:` like any other failed import;
+an import sets its `name` and `path` (the module and the file) as importlib does.
 """
 
 from __future__ import annotations
@@ -26,16 +31,20 @@ class WasmImportError(Exception):
     """Base class of the errors wasm-import raises."""
 
 
-class DecodeError(WasmImportError, ValueError):
+class DecodeError(WasmImportError, ValueError, ImportError):
     """The input is not a component this library can read.
 
-    `offset` is the byte offset where decoding failed (None when not tied to one).
+    `offset` is the byte offset where decoding failed (None when not tied to one). Raised
+    by an import, it also has `name` (the module) and `path` (the file), as an ImportError.
     """
 
-    def __init__(self, message: str, offset: Optional[int] = None) -> None:
+    def __init__(self, message: str, offset: Optional[int] = None, *, name: Optional[str] = None,
+                 path: Optional[str] = None) -> None:
         self.message = message
         self.offset = offset
-        super().__init__(message if offset is None else f"{message} (at byte offset {offset:#x})")
+        text = message if offset is None else f"{message} (at byte offset {offset:#x})"
+        super().__init__(text)
+        self.msg, self.name, self.path = text, name, path  # ImportError's fields
 
 
 class LinkError(WasmImportError):

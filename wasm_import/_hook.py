@@ -16,9 +16,23 @@ is imported.
   each entry of `pkg.__path__`.
 - An entry that is a directory is listed (and the listing cached until the directory's
   mtime changes or `importlib.invalidate_caches()` is called, as `FileFinder` does).
-- A `sys.path` entry that is a zip archive (or a folder inside one) is read with
-  `zipimport`; a package whose `__path__` entry is not a directory (a zip-imported
-  package, or any loader with a resource reader) is read with `importlib.resources`.
+- An entry that is a zip archive (or a folder inside one: a zip-imported package) is
+  listed from the archive's central directory, read here as `zipimport` reads it, and
+  its members are read with `zipimport`.
+- A package whose `__path__` entry is neither (a custom loader) is listed and read
+  through its loader's resource reader.
+- Any other entry (a missing directory, the `pythonXY.zip` that is usually absent) is
+  remembered as empty until `importlib.invalidate_caches()`, as `PathFinder` does.
+
+## What finding costs
+
+`find_spec` runs for every import that gets past the module cache, so it must be cheap
+and must never start an import itself: an import started while finding `zipfile` would
+ask this finder to find `zipfile` again. So it imports nothing (the zip listing is done
+without `zipfile`, the cache path is worked out only when a module is created) and,
+should something it calls import anyway (a third-party path hook or resource reader), a
+nested `find_spec` on the same thread returns None at once. A failed lookup costs one
+`stat` per directory entry and a dictionary lookup per entry, as `FileFinder`'s does.
 
 ## Import names
 
@@ -52,14 +66,17 @@ re-reads the file. `python -m foo` runs a command component (see `_command`).
 
 from __future__ import annotations
 
+import _thread
 import importlib.abc
 import importlib.machinery
 import keyword
 import os
-import stat
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+import zipimport
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from ._errors import DecodeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import _cache
@@ -92,9 +109,95 @@ def _index(file_names: Iterable[str]) -> Dict[str, str]:
     return index
 
 
-# -- where a component's bytes come from ------------------------------------------------------
+# -- places: what one path entry holds ---------------------------------------------------------
 
 Reader = Callable[[], bytes]
+Found = Tuple[str, Optional[Reader]]  # origin, and how to read it (None: a plain file)
+
+
+class _Nothing:
+    """An entry with no components: missing, unreadable, or neither a folder nor a zip."""
+
+    def find(self, name: str) -> Optional[Found]:
+        return None
+
+
+_NOTHING = _Nothing()
+
+
+class _Dir:
+    """A directory, listed again whenever its mtime changes."""
+
+    __slots__ = ("path", "mtime", "names")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.mtime = -1
+        self.names: Dict[str, str] = {}
+
+    def find(self, name: str) -> Optional[Found]:
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except OSError:
+            return None
+        if mtime != self.mtime:
+            try:
+                listing = os.listdir(self.path)
+            except OSError:
+                listing = []
+            self.names, self.mtime = _index(listing), mtime
+        file_name = self.names.get(name)
+        if file_name is None:
+            return None
+        origin = os.path.join(self.path, file_name)
+        return (origin, None) if os.path.isfile(origin) else None  # not a directory named .wasm
+
+
+class _Zip:
+    """A zip archive on sys.path, or a folder inside one; listed once."""
+
+    __slots__ = ("entry", "folder", "names")
+
+    def __init__(self, entry: str, importer: zipimport.zipimporter) -> None:
+        self.entry = entry
+        prefix = importer.prefix.replace(os.sep, "/")
+        self.folder = os.path.join(importer.archive, importer.prefix).rstrip("/\\")
+        try:
+            self.names = _index(_zip_names(importer.archive, prefix))
+        except (OSError, ValueError):  # damaged: zipimport will say so when Python code is imported
+            self.names = {}
+
+    def find(self, name: str) -> Optional[Found]:
+        file_name = self.names.get(name)
+        if file_name is None:
+            return None
+        origin = os.path.join(self.folder, file_name)
+        return origin, _zip_reader(self.entry, origin)
+
+
+class _Resources:
+    """A package served by a loader that is neither a folder nor a zip: its resource reader."""
+
+    __slots__ = ("reader", "folder", "names")
+
+    def __init__(self, reader: Any, folder: str) -> None:
+        self.reader, self.folder = reader, folder
+        try:
+            self.names = _index(n for n in reader.contents() if reader.is_resource(n))
+        except Exception:  # a reader that cannot list: no components, as for PathFinder
+            self.names = {}
+
+    def find(self, name: str) -> Optional[Found]:
+        file_name = self.names.get(name)
+        if file_name is None:
+            return None
+        reader = self.reader
+
+        def read() -> bytes:
+            with reader.open_resource(file_name) as f:
+                data: bytes = f.read()
+            return data
+        return os.path.join(self.folder, file_name), read
 
 
 def _file_reader(path: str) -> Reader:
@@ -106,27 +209,57 @@ def _file_reader(path: str) -> Reader:
 
 def _zip_reader(entry: str, origin: str) -> Reader:
     def read() -> bytes:
-        import zipimport
-
         data: bytes = zipimport.zipimporter(entry).get_data(origin)
         return data
     return read
 
 
-def _resource_reader(package: str, file_name: str) -> Reader:
-    def read() -> bytes:
-        data: bytes = _files(package).joinpath(file_name).read_bytes()
-        return data
-    return read
+def _u(raw: bytes, at: int, size: int) -> int:
+    return int.from_bytes(raw[at:at + size], "little")
 
 
-def _files(package: str) -> Any:
-    """`importlib.resources.files`, from the backport on Python 3.10."""
-    if sys.version_info >= (3, 11):
-        from importlib.resources import files
-    else:  # pragma: no cover - exercised on 3.10 only
-        from importlib_resources import files
-    return files(package)
+def _zip_names(archive: str, prefix: str) -> List[str]:
+    """Names of the files directly in folder `prefix` ("" or "a/b/") of zip `archive`.
+
+    Read from the central directory, located as zipimport and zipfile locate it: from the
+    end-of-central-directory record (or its zip64 form), counting back by the directory's
+    size, so an archive with data before it (a self-extracting one) reads right too. Names
+    not flagged UTF-8 are taken only if they are ASCII (others would need the cp437 codec,
+    and thus an import); Python's zipfile flags every non-ASCII name.
+    """
+    with open(archive, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        tail_size = min(size, 22 + 0xFFFF)  # the record, and a comment of up to 64 KiB
+        f.seek(size - tail_size)
+        tail = f.read(tail_size)
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            raise ValueError("no end-of-central-directory record")
+        end = size - tail_size + at  # where the central directory stops
+        directory_size = _u(tail, at + 12, 4)
+        if end >= 76:  # zip64: its record (56 bytes) and locator (20) come between the two
+            f.seek(end - 76)
+            record = f.read(76)
+            if record[56:60] == b"PK\x06\x07" and record[:4] == b"PK\x06\x06":
+                directory_size, end = _u(record, 40, 8), end - 76
+        if directory_size > end:
+            raise ValueError("central directory larger than the archive")
+        f.seek(end - directory_size)
+        directory = f.read(directory_size)
+    names: List[str] = []
+    i = 0
+    while i + 46 <= len(directory) and directory[i:i + 4] == b"PK\x01\x02":
+        flags, length = _u(directory, i + 8, 2), _u(directory, i + 28, 2)
+        raw = directory[i + 46:i + 46 + length]
+        i += 46 + length + _u(directory, i + 30, 2) + _u(directory, i + 32, 2)
+        try:
+            path = raw.decode("utf-8" if flags & 0x800 else "ascii")
+        except UnicodeDecodeError:
+            continue
+        rest = path[len(prefix):] if path.startswith(prefix) else ""
+        if rest and "/" not in rest:
+            names.append(rest)
+    return names
 
 
 # -- the finder ---------------------------------------------------------------------------------
@@ -135,101 +268,73 @@ class WasmFinder(importlib.abc.MetaPathFinder):
     """Finds `<name>.wasm` on `sys.path` or a package's `__path__` (see the module docstring)."""
 
     def __init__(self) -> None:
-        # directory -> (its mtime_ns, import name -> file name)
-        self._dirs: Dict[str, Tuple[int, Dict[str, str]]] = {}
-        # (path entry, package) -> import name -> file name, for entries that are not directories
-        self._others: Dict[Tuple[str, Optional[str]], Dict[str, str]] = {}
+        self._places: Dict[str, Any] = {}  # path entry (absolute for "") -> _Dir/_Zip/_NOTHING
+        self._resources: Dict[str, Any] = {}  # package -> _Resources/_NOTHING
+        self._busy: Set[int] = set()  # threads inside find_spec
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None,
                   target: Optional[types.ModuleType] = None) -> Optional[importlib.machinery.ModuleSpec]:
-        package, _, tail = fullname.rpartition(".")
-        entries = [e for e in (sys.path if path is None else path) if isinstance(e, str)]
-        for i, entry in enumerate(entries):
-            found = self._find_in_entry(entry, tail, package if path is not None else None)
-            if found is None:
-                continue
-            if _regular_module_in(fullname, entries[: i + 1]):
-                return None
-            origin, read = found
-            return _spec(fullname, origin, read)
-        return None
+        thread = _thread.get_ident()
+        if thread in self._busy:  # something we called is importing: not our business
+            return None
+        self._busy.add(thread)
+        try:
+            return self._find(fullname, path)
+        finally:
+            self._busy.discard(thread)
 
     def invalidate_caches(self) -> None:
-        """Forget directory listings (called by `importlib.invalidate_caches()`)."""
-        self._dirs.clear()
-        self._others.clear()
+        """Forget every listing (called by `importlib.invalidate_caches()`)."""
+        self._places.clear()
+        self._resources.clear()
 
-    def _find_in_entry(self, entry: str, name: str,
-                       package: Optional[str]) -> Optional[Tuple[str, Optional[Reader]]]:
-        directory = entry if os.path.isabs(entry) else os.path.abspath(entry or os.curdir)
-        try:
-            st = os.stat(directory)
-        except OSError:
-            st = None
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            return self._find_in_dir(directory, st.st_mtime_ns, name)
-        return self._find_elsewhere(entry, name, package)
-
-    def _find_in_dir(self, directory: str, mtime: int, name: str) -> Optional[Tuple[str, Optional[Reader]]]:
-        cached = self._dirs.get(directory)
-        if cached is None or cached[0] != mtime:
-            try:
-                names = os.listdir(directory)
-            except OSError:
-                names = []
-            cached = self._dirs[directory] = (mtime, _index(names))
-        file_name = cached[1].get(name)
-        if file_name is None:
-            return None
-        origin = os.path.join(directory, file_name)
-        return (origin, None) if os.path.isfile(origin) else None  # a plain file
-
-    def _find_elsewhere(self, entry: str, name: str,
-                        package: Optional[str]) -> Optional[Tuple[str, Reader]]:
-        """A zip archive on sys.path, or a package that is not in a directory."""
-        key = (entry, package)
-        index = self._others.get(key)
-        if index is None:
-            index = self._others[key] = _index(_list_elsewhere(entry, package))
-        file_name = index.get(name)
-        if file_name is None:
-            return None
-        if package is not None:
-            return os.path.join(entry, file_name), _resource_reader(package, file_name)
-        origin = os.path.join(_zip_location(entry) or entry, file_name)
-        return origin, _zip_reader(entry, origin)
-
-
-def _list_elsewhere(entry: str, package: Optional[str]) -> List[str]:
-    """File names in a non-directory path entry; [] when it cannot be read."""
-    try:
-        if package is not None:
-            return [c.name for c in _files(package).iterdir() if c.is_file()]
-        return _zip_children(entry)
-    except Exception:  # an unreadable entry has no components, as for PathFinder
-        return []
-
-
-def _zip_location(entry: str) -> Optional[str]:
-    """`archive/prefix` of a zip path entry (absolute), or None if it is not one."""
-    import zipimport
-
-    try:
-        importer = zipimport.zipimporter(entry)
-    except (zipimport.ZipImportError, OSError):
+    def _find(self, fullname: str, path: Optional[Sequence[str]]) -> Optional[importlib.machinery.ModuleSpec]:
+        package, _, name = fullname.rpartition(".")
+        entries = sys.path if path is None else path
+        places = self._places
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, str):
+                continue
+            if not entry:
+                try:
+                    entry = os.getcwd()
+                except OSError:
+                    continue
+            place = places.get(entry)
+            if place is None:
+                place = places[entry] = _place(entry)
+            if place is _NOTHING and path is not None:
+                place = self._package_resources(package, entry)
+            found = place.find(name)
+            if found is None:
+                continue
+            if _regular_module_in(fullname, list(entries)[: i + 1]):
+                return None
+            origin, read = found
+            return _Spec(fullname, WasmLoader(fullname, origin, read), origin=origin)
         return None
-    return os.path.join(importer.archive, importer.prefix).rstrip("/\\")
+
+    def _package_resources(self, package: str, entry: str) -> Any:
+        place = self._resources.get(package)
+        if place is None:
+            module = sys.modules.get(package)
+            loader = getattr(getattr(module, "__spec__", None), "loader", None)
+            get_reader = getattr(loader, "get_resource_reader", None)
+            reader = get_reader(package) if get_reader is not None else None
+            place = self._resources[package] = _Resources(reader, entry) if reader is not None else _NOTHING
+        return place
 
 
-def _zip_children(entry: str) -> List[str]:
-    """File names in a zip path entry; raises ZipImportError if it is not one."""
-    import zipfile
-    import zipimport
-
-    importer = zipimport.zipimporter(entry)
-    with zipfile.ZipFile(importer.archive) as archive:
-        folder = zipfile.Path(archive, importer.prefix.replace(os.sep, "/"))
-        return [c.name for c in folder.iterdir() if c.is_file()]
+def _place(entry: str) -> Any:
+    """What kind of place a path entry is (worked out once per entry, like PathFinder's
+    importer cache)."""
+    directory = entry if os.path.isabs(entry) else os.path.abspath(entry)
+    if os.path.isdir(directory):
+        return _Dir(directory)
+    try:
+        return _Zip(entry, zipimport.zipimporter(entry))
+    except (zipimport.ZipImportError, OSError):
+        return _NOTHING
 
 
 def _regular_module_in(fullname: str, entries: List[str]) -> bool:
@@ -238,13 +343,27 @@ def _regular_module_in(fullname: str, entries: List[str]) -> bool:
     return spec is not None and spec.origin is not None
 
 
-def _spec(fullname: str, origin: str, read: Optional[Reader]) -> importlib.machinery.ModuleSpec:
-    from ._cache import cache_path_for
+class _Spec(importlib.machinery.ModuleSpec):
+    """A component's spec. Its `cached` (the compiled-code cache file, which becomes the
+    module's `__cached__`) is worked out when first asked for, not while finding: that
+    needs the engine's identity, and finding must stay cheap and import nothing."""
 
-    spec = importlib.machinery.ModuleSpec(fullname, WasmLoader(fullname, origin, read), origin=origin)
-    spec.has_location = True
-    spec.cached = cache_path_for(origin)
-    return spec
+    def __init__(self, name: str, loader: "WasmLoader", *, origin: str) -> None:
+        super().__init__(name, loader, origin=origin)
+        self.has_location = True
+        self._cache_known = False
+
+    @property
+    def cached(self) -> Optional[str]:
+        if not self._cache_known:
+            from ._cache import cache_path_for
+
+            self._cached, self._cache_known = cache_path_for(self.origin or ""), True
+        return self._cached
+
+    @cached.setter
+    def cached(self, value: Optional[str]) -> None:
+        self._cached, self._cache_known = value, True
 
 
 # -- the loader ---------------------------------------------------------------------------------
@@ -270,8 +389,11 @@ class WasmLoader(importlib.abc.Loader):
         if not isinstance(module, ComponentModule):
             raise ImportError(f"{self.path} is a component; it cannot be loaded into a plain module",
                               name=self.name, path=self.path)
-        cache_path = getattr(module, "__cached__", None) or _cache.cache_path_for(self.path)
-        world, compiled = _cache.load_component(self._source(), cache_path=cache_path)
+        try:
+            world, compiled = _cache.load_component(self._source())
+        except DecodeError as e:  # also an ImportError: say which import it is
+            e.name, e.path = self.name, self.path
+            raise
         init_component_module(module, world, compiled)
 
     def _source(self) -> "_cache.Source":
