@@ -73,8 +73,9 @@ def open_beneath(dirfd: int, path: str, flags: int, mode: int = 0o666, follow: b
         raise FileNotFoundError(errno.ENOENT, "empty path", path)
     global use_openat2
     if use_openat2:
-        how = _OpenHow(flags, mode if flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)) else 0,
-                       _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
+        tmpfile = getattr(os, "O_TMPFILE", -1)  # (its bits include O_DIRECTORY's)
+        creates = flags & os.O_CREAT or flags & tmpfile == tmpfile
+        how = _OpenHow(flags, mode if creates else 0, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
         encoded = os.fsencode(path)
         while True:
             fd = _syscall(_SYS_OPENAT2, dirfd, encoded, ctypes.byref(how), ctypes.sizeof(how))  # type: ignore[misc]
