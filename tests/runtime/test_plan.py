@@ -12,6 +12,7 @@ have the flattened signature of its WIT function. Hostile input must give Decode
 from __future__ import annotations
 
 import hashlib
+import pickle
 import random
 import time
 from pathlib import Path
@@ -318,29 +319,50 @@ def test_kitchen_exported_resource_is_defined_by_the_guest(kitchen_wasm: Path) -
 
 
 def test_composed_component_calls_between_subcomponents(corpus: Path) -> None:
-    """env-allow.composed: a guest composed with a virtualized WASI adapter; its calls into the
-    adapter are LowerLifted, each lift in another component instance than its lowering."""
+    """env-allow.composed: a guest composed with wasi-virt. The guest's get-environment is a
+    composed call into the virt instance; only the virt instance lowers the host's."""
     data = (corpus / "jco" / "jco__components__env-allow.composed.wasm").read_bytes()
     plan, _ = plan_and_wire(data)
-    composed = [x for x in plan.lowerings if isinstance(x, p.LowerLifted)]
-    assert composed and plan.component_instances > 2
-    for lowering in composed:
-        assert lowering.options.instance != lowering.lift.options.instance
-    hosts = {(x.key, x.name) for x in plan.lowerings if isinstance(x, p.LowerHost)}
-    assert ("wasi:cli/environment@0.2.3", "get-environment") not in hosts or hosts
+    (composed,) = [x for x in plan.lowerings if isinstance(x, p.LowerLifted)
+                   and x.lift.func == p.CoreExport(1, "wasi:cli/environment@0.2.1#get-environment")]
+    virt, guest = composed.lift.options.instance, composed.options.instance
+    assert virt != guest and composed.type.name == "get-environment"
+    host = [x for x in plan.lowerings if isinstance(x, p.LowerHost)
+            and x.key == "wasi:cli/environment@0.2.1"]
+    assert sorted(x.name for x in host) == ["get-arguments", "get-environment", "initial-cwd"]
+    assert {x.options.instance for x in host} == {virt}
 
 
 def test_nested_component_resources_follow_instantiation(corpus: Path) -> None:
-    """In stdio.composed, resources imported by nested components are the host's or another
-    subcomponent's, and every resource intrinsic uses its own instance's table."""
+    """stdio.composed: wasi-virt defines its own output-stream etc. (fresh resources of its
+    instance); the guest's handles are to those, and the host's resources reach only virt."""
     data = (corpus / "jco" / "jco__components__stdio.composed.wasm").read_bytes()
     plan, _ = plan_and_wire(data)
     host = [r for r in plan.resources if r.instance is None]
-    assert host and all(r.import_key and r.import_name for r in host)
     assert {(r.import_key, r.import_name) for r in host} == set(plan.import_resources)
+    assert ("wasi:io/streams@0.2.1", "output-stream") in plan.import_resources
+    (get_stdout,) = [x for x in plan.lowerings if isinstance(x, p.LowerLifted)
+                     and x.type.name == "get-stdout"]
+    virt = get_stdout.lift.options.instance
+    result = get_stdout.type.result
+    assert isinstance(result, w.TypeDef) and isinstance(result.kind, w.Own)
+    stream = plan.resources[plan.resource_types[result.kind.resource]]
+    assert (stream.name, stream.instance) == ("output-stream", virt)
+    assert stream.dtor is not None
     for intrinsic in plan.intrinsics:
         if isinstance(intrinsic, p.ResourceIntrinsic) and intrinsic.op != "drop":
-            assert plan.resources[intrinsic.resource].instance == intrinsic.instance
+            assert plan.resources[intrinsic.resource].instance == intrinsic.instance == virt
+    streams = [x for x in plan.lowerings
+               if isinstance(x, p.LowerHost) and x.key == "wasi:io/streams@0.2.1"]
+    assert streams and {x.options.instance for x in streams} == {virt}
+
+
+def test_plan_survives_pickling(corpus: Path) -> None:
+    data = (corpus / "jco" / "jco__components__stdio.composed.wasm").read_bytes()
+    plan = build_plan(data)
+    again = pickle.loads(pickle.dumps(plan))
+    assert again == plan
+    assert set(again.resource_types.values()) == set(plan.resource_types.values())
 
 
 # -- speed --------------------------------------------------------------------------------
@@ -478,3 +500,62 @@ def test_imported_core_module_is_refused(tmp_path: Path) -> None:
     data = _parse("""(component (import "m" (core module)))""", tmp_path)
     with pytest.raises(DecodeError, match="imports a core module"):
         build_plan(data)
+
+
+NESTED_TWICE = """(component
+  (import "host" (instance $host
+    (export "r" (type (sub resource)))
+    (export "host" (func))))
+  (import "tick" (func $tick))
+  (alias export $host "r" (type $r))
+  (alias export $host "host" (func $host_f))
+  (component $inner
+    (import "r" (type $r (sub resource)))
+    (import "f" (func $f))
+    (core func $lowered (canon lower (func $f)))
+    (core func $drop (canon resource.drop $r))
+    (core module $m
+      (import "" "f" (func))
+      (import "" "drop" (func (param i32)))
+      (func (export "dtor") (param i32)))
+    (core instance $i (instantiate $m
+      (with "" (instance (export "f" (func $lowered)) (export "drop" (func $drop))))))
+    (type $s (resource (rep i32) (dtor (core func $i "dtor"))))
+    (core func $new (canon resource.new $s))
+    (core module $m2
+      (import "" "new" (func $new (param i32) (result i32)))
+      (func (export "make") (param i32) (result i32) (call $new (local.get 0))))
+    (core instance $j (instantiate $m2 (with "" (instance (export "new" (func $new))))))
+    (export $s_out "s" (type $s))
+    (type $make_t (func (param "x" u32) (result (own $s_out))))
+    (func $make (type $make_t) (canon lift (core func $j "make")))
+    (export "make" (func $make)))
+  (instance $a (instantiate $inner (with "r" (type $r)) (with "f" (func $tick))))
+  (instance $b (instantiate $inner (with "r" (type $r)) (with "f" (func $host_f))))
+  (export "api" (instance $a)))"""
+
+
+def test_a_component_instantiated_twice_gets_its_own_resources(tmp_path: Path) -> None:
+    """Each instantiation of $inner defines a fresh `s`, drops the host's `r` in its own
+    table, and lowers what it was given; a root function import and an interface function
+    named like its interface keep their world keys."""
+    data = _parse(NESTED_TWICE, tmp_path)
+    plan, _ = plan_and_wire(data)
+    assert len(plan.modules) == 2 and plan.component_instances == 3
+    assert plan.instances == [
+        p.Instantiate(0, (p.Lowered(0), p.Intrinsic(0))), p.Instantiate(1, (p.Intrinsic(1),)),
+        p.Instantiate(0, (p.Lowered(1), p.Intrinsic(2))), p.Instantiate(1, (p.Intrinsic(3),))]
+    assert [(x.key, x.name, x.options.instance) for x in plan.lowerings] == [
+        ("tick", "tick", 1), ("host", "host", 2)]
+    assert plan.intrinsics == [
+        p.ResourceIntrinsic("drop", 0, 1), p.ResourceIntrinsic("new", 1, 1),
+        p.ResourceIntrinsic("drop", 0, 2), p.ResourceIntrinsic("new", 2, 2)]
+    assert plan.resources == [
+        p.ResourceDef("r", None, None, "host", "r"),
+        p.ResourceDef("s", 1, p.CoreExport(0, "dtor")),
+        p.ResourceDef("s", 2, p.CoreExport(2, "dtor"))]
+    assert plan.export_resources == {("api", "s"): 1}
+    world = wit.decode(data)
+    assert plan.exports == {("api", "make"): p.Lift(
+        p.CoreExport(1, "make"), world.exports["api"].functions["make"],
+        p.Options(1, "utf8", None, None, None))}

@@ -204,14 +204,16 @@ def build_plan(data: b.Buffer) -> ComponentPlan:
 # =========================================================================================
 
 class _HostFunc:
-    """A function the outermost component imports: `name` of world import `key`."""
+    """A function the outermost component imports: `name` of world import `key`
+    (`is_root`: a root-level function import, whose key is its name)."""
 
-    __slots__ = ("key", "name", "type")
+    __slots__ = ("key", "name", "type", "is_root")
 
-    def __init__(self, key: str, name: str, type: b.FuncType) -> None:
+    def __init__(self, key: str, name: str, type: b.FuncType, is_root: bool) -> None:
         self.key = key
         self.name = name
         self.type = type
+        self.is_root = is_root
 
 
 class _LiftedFunc:
@@ -415,7 +417,7 @@ class _Builder:
             items: t.Dict[str, _Item] = {}
             for export_name, export in entity.exports.items():
                 if isinstance(export, b.FuncType):
-                    items[export_name] = _HostFunc(name, export_name, export)
+                    items[export_name] = _HostFunc(name, export_name, export, False)
                 elif isinstance(export, b.TypeEntity):
                     self.host_type(name, export_name, export)
                     items[export_name] = export
@@ -424,7 +426,7 @@ class _Builder:
                                       "which is not a function or a type", offset)
             return _Inst(items)
         if isinstance(entity, b.FuncType):
-            return _HostFunc(name, name, entity)
+            return _HostFunc(name, name, entity, True)
         if isinstance(entity, b.TypeEntity):
             self.host_type(name, name, entity)
             return entity
@@ -491,8 +493,8 @@ class _Builder:
         func, options, offset = entry
         if isinstance(func, _HostFunc):
             key = func.key
-            world_type = self.world_function(self.world.imports,
-                                             None if key == func.name else key, func.name)
+            world_type = self.world_function(self.world.imports, None if func.is_root else key,
+                                             func.name)
             if world_type is None:
                 raise DecodeError(f"lowered import `{func.name}` of `{key}` is not a function "
                                   "of the component's world", offset)
@@ -595,7 +597,8 @@ class _Frame:
                 if name in items:
                     raise DecodeError(f"`{name}` given twice", record.offset)
                 items[name] = self.item(sort, index, record.offset)
-                builder.name_item(name, items[name])
+                if isinstance(record, P.InstanceBag):  # argument names are often shims'
+                    builder.name_item(name, items[name])
             if isinstance(record, P.Instantiation):
                 closure = check_index(self.components, record.component, "component",
                                       record.offset)
