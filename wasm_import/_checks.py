@@ -16,6 +16,7 @@ comparison or `__int__` cannot slip a different value past the range check.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _wit_model as w
@@ -182,6 +183,11 @@ class RecordParts:
         self.attrs = tuple(snake(f.name) for f in td.kind.fields)
         self.make = cls
         self.expected = f"record {self.wit} ({cls.__name__})"
+
+    @staticmethod
+    def attrs_of(cls: type) -> Tuple[str, ...]:
+        """The Python field names of a record class made by `class_for`, in WIT order."""
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
 
     def fields(self, v: Any) -> Tuple[Any, ...]:
         if v.__class__ is not self.cls and not hasattr(v, "__dataclass_fields__"):

@@ -202,7 +202,7 @@ class Converter:
     lowering may call realloc. `prim`: the primitive, for scalars."""
 
     __slots__ = ("wit", "size", "align", "flat", "store", "load", "lower", "lift", "code", "check",
-                 "to_flat", "from_flat", "from_memory", "allocates", "prim")
+                 "to_flat", "from_flat", "from_memory", "allocates", "prim", "scalar_record")
 
     def __init__(self, ty: w.Type, store: Store, load: Load, lower: Lower, lift: Lift,
                  allocates: bool) -> None:
@@ -217,6 +217,8 @@ class Converter:
         self.from_flat: Optional[Callable[[Any], Any]] = None
         self.from_memory: Optional[Callable[[Any], Any]] = None
         self.prim: Optional[w.Primitive] = None
+        # for a record/tuple of scalars: (exact class or None, parts, make, where, field converters, unpack)
+        self.scalar_record: Optional[Tuple[Any, ...]] = None
 
 
 def _f32_round(v: float) -> float:
@@ -509,7 +511,8 @@ def _fixed_list(ty: w.Type, el: Converter, length: int) -> Converter:
 # -- records and tuples ---------------------------------------------------------------------------
 
 def _fields(ty: w.Type, convs: Tuple[Converter, ...], parts: Callable[[Any], Tuple[Any, ...]],
-            make: Callable[..., Any], where: Callable[[int, Exception], Exception]) -> Converter:
+            make: Callable[..., Any], where: Callable[[int, Exception], Exception],
+            cls: Optional[type] = None) -> Converter:
     """A record or tuple: `parts(v)` takes the value apart, `make(*values)` builds one."""
     types = tuple(L.despecialize(ty).fields)  # type: ignore[union-attr]
     offsets = L.field_offsets(types)
@@ -580,7 +583,10 @@ def _fields(ty: w.Type, convs: Tuple[Converter, ...], parts: Callable[[Any], Tup
     def lift(cx: CallContext, flat: Sequence[Any], i: int) -> Any:
         return make(*[lifts[k](cx, flat, i + flat_at[k]) for k in range(n)])
 
-    return Converter(ty, store, load, lower, lift, allocates)
+    conv = Converter(ty, store, load, lower, lift, allocates)
+    if scalar:
+        conv.scalar_record = (cls, parts, make, where, convs, None if fixes else unpack)
+    return conv
 
 
 # -- variants, enums, options, results, flags -------------------------------------------------------
@@ -777,7 +783,7 @@ class Codec:
             case w.Record(fields=fields):
                 rp = ck.RecordParts(target, module)
                 convs = tuple(self.converter(f.type) for f in fields)
-                return _fields(target, convs, rp.fields, rp.make, rp.in_field)
+                return _fields(target, convs, rp.fields, rp.make, rp.in_field, rp.cls)
             case w.Tuple(types=types):
                 tcheck = ck.tuple_check(wit_type_name(target), len(types))
                 convs = tuple(self.converter(t) for t in types)
@@ -1048,33 +1054,73 @@ def _fast_lift(prim: w.Primitive, r: str) -> str:
 def _scalar_export(sig: _Signature, core_call: Callable[..., Sequence[Any]], options: CallOptions,
                    arity: str, describe: Callable[[int, Exception], Exception],
                    label: str) -> Optional[Callable[..., Any]]:
-    """For a function of scalars only: one generated function that checks, calls and lifts
-    without a call context (nothing it does touches memory or handles)."""
-    if sig.flat.params_in_memory or any(c.prim is None for c in sig.params):
+    """For a function of scalars and records/tuples of scalars, with a scalar or such a
+    record as result: one generated function that checks, calls and lifts with no call
+    context and no per-value converter calls (the common small call must be cheap)."""
+    if sig.flat.params_in_memory:
         return None
-    if sig.result is not None and sig.result.prim is None:
+    if any(c.prim is None and c.scalar_record is None for c in sig.params):
+        return None
+    result = sig.result
+    if result is not None and result.prim is None and result.scalar_record is None:
         return None
     names: Dict[str, Any] = {"core": core_call, "arity": arity, "f32r": _f32_round, "charf": _char_from,
-                             "post": options.post_return}
+                             "post": options.post_return, "opts": options, "Trap": Trap}
     n = len(sig.params)
     args = [f"a{k}" for k in range(n)]
     lines = ["def call(*args):", f"    if len(args) != {n}:", "        raise TypeError(arity.format(len(args)))"]
     if n:
         lines.append(f"    {', '.join(args)}, = args")
-    flats = []
+    flats: List[str] = []
     for k, conv in enumerate(sig.params):
-        guard, flat = _fast_lower(conv.prim)  # type: ignore[arg-type]
-        names[f"fix{k}"] = _fixer(conv.check, describe, k)  # type: ignore[arg-type]
-        lines.append(f"    if not ({guard.format(a=args[k])}):")
-        lines.append(f"        a{k} = fix{k}(a{k})")
-        flats.append(flat.format(a=args[k]))
+        if conv.prim is not None:
+            names[f"fix{k}"] = _fixer(conv.check, describe, k)  # type: ignore[arg-type]
+            guard, flat = _fast_lower(conv.prim)
+            lines += [f"    if not ({guard.format(a=args[k])}):", f"        a{k} = fix{k}(a{k})"]
+            flats.append(flat.format(a=args[k]))
+            continue
+        cls, parts, _, where, fields, _ = conv.scalar_record  # type: ignore[misc]
+        xs = [f"x{k}_{j}" for j in range(len(fields))]
+        names[f"parts{k}"] = _fixer(parts, describe, k)
+        if cls is not None and fields:
+            attrs = [f"a{k}.{a}" for a in ck.RecordParts.attrs_of(cls)]
+            lines += [f"    if a{k}.__class__ is cls{k}:", f"        {', '.join(xs)}, = {', '.join(attrs)},",
+                      "    else:", f"        {', '.join(xs)}, = parts{k}(a{k})"]
+            names[f"cls{k}"] = cls
+        elif fields:
+            lines.append(f"    {', '.join(xs)}, = parts{k}(a{k})")
+        else:
+            lines.append(f"    parts{k}(a{k})")
+        for j, fconv in enumerate(fields):
+            names[f"fix{k}_{j}"] = _fixer(fconv.check, lambda kk, e, j=j, where=where: describe(kk, where(j, e)), k)
+            guard, flat = _fast_lower(fconv.prim)
+            lines += [f"    if not ({guard.format(a=xs[j])}):", f"        {xs[j]} = fix{k}_{j}({xs[j]})"]
+            flats.append(flat.format(a=xs[j]))
     lines.append(f"    r = core({', '.join(flats)})")
-    if options.post_return is not None:
-        lines.append("    post(*r)")  # scalars only: nothing the guest could change under us
-    if sig.result is None:
-        lines.append("    return None")
+    if result is None:
+        ret = "None"
+    elif result.prim is not None:
+        ret = _fast_lift(result.prim, "r[0]")
     else:
-        lines.append(f"    return {_fast_lift(sig.result.prim, 'r[0]')}")  # type: ignore[arg-type]
+        _, _, make, _, fields, unpack = result.scalar_record  # type: ignore[misc]
+        names["make"] = make
+        if len(result.flat) <= L.MAX_FLAT_RESULTS:  # one field: it came back flat
+            ret = f"make({', '.join(_fast_lift(f.prim, f'r[{j}]') for j, f in enumerate(fields))})"  # type: ignore[arg-type]
+        else:
+            names["load"], names["unpack"] = result.load, unpack
+            names["CallContext"] = CallContext
+            lines += ["    ptr = r[0]", "    view = opts.memory.view()",
+                      f"    if ptr % {result.align} or ptr + {result.size} > len(view):",
+                      "        cx = CallContext(opts)", "        cx.view = view",
+                      f"        cx.checked_range(ptr, {result.size}, {result.align}, 'result in memory')"]
+            if unpack is not None:
+                lines.append("    value = make(*unpack(view, ptr))")
+            else:
+                lines += ["    cx = CallContext(opts)", "    cx.view = view", "    value = load(cx, ptr)"]
+            ret = "value"
+    if options.post_return is not None:
+        lines.append("    post(*r)")  # nothing of the result lives in memory any more
+    lines.append(f"    return {ret}")
     exec(compile("\n".join(lines) + "\n", f"<wasm-import lift of {label}>", "exec"), names)
     return names["call"]  # type: ignore[no-any-return]
 
