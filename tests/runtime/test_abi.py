@@ -368,11 +368,12 @@ T_NESTED = td(w.Option(td(w.Option(P.U32))))
 T_RESULT = td(w.Result(P.STRING, td(w.List(P.S8))))
 T_TUPLE = td(w.Tuple((P.BOOL, P.F32, P.STRING, T_ENUM)))
 T_FIXED = td(w.FixedList(P.CHAR, 2))
+T_MAP = td(w.Map(P.STRING, td(w.Option(P.U16))))
 
 ALL = [P.BOOL, P.U8, P.S8, P.U16, P.S16, P.U32, P.S32, P.U64, P.S64, P.F32, P.F64, P.CHAR, P.STRING,
        td(w.List(P.U8)), td(w.List(P.S32)), td(w.List(P.STRING)), T_REC, T_VAR, T_ENUM, T_FLAGS,
        T_NESTED, T_RESULT, T_TUPLE, T_FIXED, td(w.Option(P.F32)), td(w.Result(None, P.U8)),
-       td(w.List(T_VAR)), rec(T_TUPLE, T_FLAGS, td(w.List(P.BOOL)), name="everything")]
+       td(w.List(T_VAR)), rec(T_TUPLE, T_FLAGS, td(w.List(P.BOOL)), name="everything"), T_MAP]
 
 
 def values(ty: w.Type) -> st.SearchStrategy[Any]:
@@ -418,6 +419,8 @@ def values(ty: w.Type) -> st.SearchStrategy[Any]:
             return st.lists(values(el), max_size=6)
         case w.FixedList(element=el, size=n):
             return st.lists(values(el), min_size=n, max_size=n)
+        case w.Map(key=k, value=v):
+            return st.dictionaries(values(k), values(v), max_size=5)
     raise AssertionError(ty)
 
 
@@ -476,6 +479,24 @@ def test_record_and_variant_errors_say_where() -> None:
         echo(T_NESTED)(3)
     with pytest.raises(TypeError, match=r"Ok\(\.\.\.\) or Err\(\.\.\.\)"):
         echo(T_RESULT)("x")
+
+
+def test_map_is_a_dict() -> None:
+    call = echo(T_MAP)
+    assert call({"a": 1, "b": None}) == {"a": 1, "b": None}
+    with pytest.raises(TypeError, match=r"expected map<string, option<u16>> \(a dict\), got list"):
+        call([("a", 1)])
+
+
+def test_a_guest_list_of_empty_values_is_bounded() -> None:
+    opts = options()
+    empty = td(w.Tuple(()))
+    call = _abi.export_caller(fn((), td(w.List(empty))), lambda: (_store_pair(opts, 8, 16, 3),), opts, None, False)
+    assert call() == [(), (), ()]
+    call = _abi.export_caller(fn((), td(w.List(empty))), lambda: (_store_pair(opts, 8, 16, 1 << 30),), opts,
+                              None, False)
+    with pytest.raises(Trap, match="longer than the spec allows"):
+        call()
 
 
 def test_variant_case_index_from_the_guest_is_checked() -> None:
@@ -809,3 +830,34 @@ def test_composed_call_moves_values_and_handles_between_instances() -> None:
     assert a_sig.result.load(cx, ret) == ["100", "z"]
     assert seen == [("héllo", 100, 200)]
     assert a.inst.handles.get(lent).lends == 0 and len(a.inst.handles) == 1  # `moved` left A
+
+
+def test_composition_through_python_values_with_pass_through() -> None:
+    """The other way to compose: host_callback (caller side) -> Python values -> export_caller
+    (callee side), resources moving as Reps by PASS_THROUGH."""
+    a, b = options("latin1+utf16"), options("utf8")
+    rt = h.ResourceType("blob", b.inst)
+    func = fn((P.STRING, BORROW), P.STRING)
+    got = []
+
+    def b_core(s_ptr: int, s_len: int, rep: int) -> Tuple[int]:
+        got.append((bytes(b.memory.data[s_ptr:s_ptr + s_len]).decode(), rep))
+        cx = _abi.CallContext(b)
+        cx.refresh()
+        ret = cx.alloc(4, 8)
+        _abi.codec_for(None, "utf8").converter(P.STRING).store(cx, "ok ☃", ret)
+        return (ret,)
+
+    callee = _abi.export_caller(func, b_core, b, h.PASS_THROUGH, False, "<composed>")
+    callback = _abi.host_callback(func, callee, a, h.PASS_THROUGH, False)
+    i = h.resource_new(a.inst, rt, 55)
+    sig = _abi._Signature(func, _abi.codec_for(h.PASS_THROUGH, "latin1+utf16"), "lower")
+    cx = _abi.CallContext(a)
+    cx.refresh()
+    flat: List[Any] = []
+    sig.params[0].lower(cx, "hé", flat)
+    ret = cx.alloc(4, 8)
+    assert callback(*flat, i, ret) == ()
+    cx.refresh()
+    assert sig.result.load(cx, ret) == "ok ☃"
+    assert got == [("hé", 55)] and a.inst.handles.get(i).lends == 0

@@ -55,6 +55,7 @@ __all__ = ["CallOptions", "Options", "CallContext", "ResourcePolicy", "Converter
            "OptionsLike"]
 
 _MASK32 = 0xFFFFFFFF
+_MAX_EMPTY_ITEMS = (1 << 28) - 1  # the spec's MAX_LIST_BYTE_LENGTH, as a count where bytes cannot bound it
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _LITTLE = sys.byteorder == "little"
 _U8 = struct.Struct("<B")
@@ -396,6 +397,8 @@ def _load_utf16(cx: CallContext, ptr: int, units: int) -> str:
 
 def _checked_list_range(cx: CallContext, ptr: int, n: int, size: int, align: int, wit: str) -> int:
     nbytes = n * size
+    if not size and n > _MAX_EMPTY_ITEMS:  # nothing in memory bounds a list of empty values
+        raise Trap(f"{wit} of {n} empty elements is longer than the spec allows")
     if ptr % align:
         raise Trap(f"{wit} at {ptr:#x} is not aligned to {align}")
     if ptr + nbytes > len(cx.view):
@@ -477,6 +480,30 @@ def _list(ty: w.Type, el: Converter) -> Converter:
         return [el_load(cx, ptr + i * size) for i in range(n)]
 
     return _ranged(ty, store_range, load_range)
+
+
+def _map(ty: w.Type, pairs: Converter) -> Converter:
+    """map<K, V> as a dict, laid out as list<tuple<K, V>> (the spec's despecialization)."""
+    expected = f"{wit_type_name(ty)} (a dict)"
+
+    def items(v: Any) -> List[Any]:
+        if not isinstance(v, dict):
+            raise ck.wrong(expected, v)
+        return list(dict.items(v))
+
+    def store(cx: CallContext, v: Any, ptr: int) -> None:
+        pairs.store(cx, items(v), ptr)
+
+    def load(cx: CallContext, ptr: int) -> Any:
+        return dict(pairs.load(cx, ptr))
+
+    def lower(cx: CallContext, v: Any, out: List[Any]) -> None:
+        pairs.lower(cx, items(v), out)
+
+    def lift(cx: CallContext, flat: Sequence[Any], i: int) -> Any:
+        return dict(pairs.lift(cx, flat, i))
+
+    return Converter(ty, store, load, lower, lift, allocates=True)
 
 
 def _fixed_list(ty: w.Type, el: Converter, length: int) -> Converter:
@@ -814,8 +841,9 @@ class Codec:
                 return _list(target, self.converter(element))
             case w.FixedList(element=element, size=length):
                 return _fixed_list(target, self.converter(element), length)
-            case w.Map():
-                return _unsupported(target, "map")
+            case w.Map(key=key, value=value):
+                pair = w.TypeDef(w.Tuple((key, value)))
+                return _map(target, _list(w.TypeDef(w.List(pair)), self.converter(pair)))
             case w.Own(resource=resource) | w.Borrow(resource=resource):
                 res = w.unalias(resource)
                 assert isinstance(res, w.TypeDef)
