@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["python_wasi", "WasiContext", "wasi_provider", "register_interface"]
+__all__ = ["python_wasi", "WasiContext", "wasi_provider", "register_interface", "MemoryDir", "FakeClock",
+           "SeededRandom"]
+
+_LAZY = {"WasiContext": "_context", "wasi_provider": "_context", "register_interface": "_context",
+         "MemoryDir": "_memfs", "FakeClock": "_fakes", "SeededRandom": "_fakes"}
 
 
 def python_wasi() -> bool:
@@ -20,8 +24,8 @@ def python_wasi() -> bool:
 
 
 def __getattr__(name: str):  # the implementations load on first use, not with the package
-    if name in ("WasiContext", "wasi_provider", "register_interface"):
-        from . import _context
+    if name in _LAZY:
+        import importlib
 
-        return getattr(_context, name)
-    raise AttributeError(name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -116,10 +116,10 @@ class _Fd:
             raise OSError(errno.EBADF, "descriptor closed")
         return self.fd
 
-    def __del__(self) -> None:
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:  # os may be gone at exit
         if self.fd >= 0:
             try:
-                os.close(self.fd)
+                _close(self.fd)
             except OSError:
                 pass
             self.fd = -1
@@ -301,6 +301,9 @@ class Descriptor:
         target = self._same_grant(new_descriptor)
         old_parent, old_name = confine.open_parent(self._dir(), old_path)
         try:
+            if stat.S_ISLNK(os.stat(old_name, dir_fd=old_parent, follow_symlinks=False).st_mode):
+                # a hard link to a symlink is a second symlink: its target must stay inside too
+                confine.check_link_target(new_path, os.readlink(old_name, dir_fd=old_parent))
             new_parent, new_name = confine.open_parent(target._mutable_dir(), new_path)
             try:
                 os.link(old_name, new_name, src_dir_fd=old_parent, dst_dir_fd=new_parent, follow_symlinks=False)
