@@ -235,7 +235,7 @@ class EnumParts:
 
     def __init__(self, td: w.TypeDef, module: str) -> None:
         self.cls = cls = class_for(td, module)
-        self.members = tuple(cls)
+        self.members: Tuple[Any, ...] = tuple(cls)  # type: ignore[arg-type]
         self._index: Dict[Any, int] = {m: i for i, m in enumerate(self.members)}
         self.expected = f"enum {td.name or 'enum'} ({cls.__name__})"
 
@@ -258,7 +258,7 @@ class FlagsParts:
     def bits(self, v: Any) -> int:
         if not isinstance(v, self.cls):
             raise wrong(self.expected, v)
-        return int(v.value) & self.mask
+        return int(v.value) & self.mask  # type: ignore[attr-defined]
 
     def make(self, bits: int) -> Any:
         return self.cls(bits & self.mask)
@@ -300,10 +300,10 @@ class ResultParts:
             i = 1
         else:
             raise wrong(f"{self.wit} (Ok(...) or Err(...))", v)
-        if not self.has_payload[i] and v.value is not None:
+        if not self.has_payload[i] and v.value is not None:  # type: ignore[union-attr]
             raise TypeError(f"expected {self.wit}: {type(v).__name__} carries no value here, "
                             f"got {describe(v.value)}")
-        return i, v.value
+        return i, v.value  # type: ignore[union-attr]
 
     def make(self, i: int, payload: Any) -> Any:
         return Ok(payload) if i == 0 else Err(payload)

@@ -238,6 +238,7 @@ def _char_from(i: int) -> str:
 
 def _scalar(ty: w.Primitive) -> Converter:
     """bool, integers, floats, char."""
+    check: Callable[[Any], Any]
     to_flat: Callable[[Any], Any]
     from_flat: Callable[[Any], Any]
     from_memory: Optional[Callable[[Any], Any]] = None
@@ -1120,7 +1121,7 @@ def _scalar_export(sig: _Signature, core_call: Callable[..., Sequence[Any]], opt
         else:
             lines.append(f"    parts{k}(a{k})")
         for j, fconv in enumerate(fields):
-            names[f"fix{k}_{j}"] = _fixer(fconv.check, lambda kk, e, j=j, where=where: describe(kk, where(j, e)), k)
+            names[f"fix{k}_{j}"] = _fixer(fconv.check, _in_field(describe, where, j), k)  # type: ignore[arg-type]
             guard, flat = _fast_lower(fconv.prim)
             lines += [f"    if not ({guard.format(a=xs[j])}):", f"        {xs[j]} = fix{k}_{j}({xs[j]})"]
             flats.append(flat.format(a=xs[j]))
@@ -1151,6 +1152,11 @@ def _scalar_export(sig: _Signature, core_call: Callable[..., Sequence[Any]], opt
     lines.append(f"    return {ret}")
     exec(compile("\n".join(lines) + "\n", f"<wasm-import lift of {label}>", "exec"), names)
     return names["call"]  # type: ignore[no-any-return]
+
+
+def _in_field(describe: Callable[[int, Exception], Exception], where: Callable[[int, Exception], Exception],
+              j: int) -> Callable[[int, Exception], Exception]:
+    return lambda k, e: describe(k, where(j, e))
 
 
 def _fixer(check: Callable[[Any], Any], describe: Callable[[int, Exception], Exception],

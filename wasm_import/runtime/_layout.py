@@ -200,7 +200,7 @@ def _compute(shape: Shape) -> Layout:
             return _PRIM_LAYOUTS[prim]
         case ListShape(element=element, length=None):
             return Layout(8, 4, ("i32", "i32"))
-        case ListShape(element=element, length=length):
+        case ListShape(element=element, length=int(length)):
             el = layout(element)
             return Layout(el.size * length, el.align, el.flat * length)
         case RecordShape(fields=fields):
