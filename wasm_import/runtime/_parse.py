@@ -164,8 +164,8 @@ class AliasCoreExport(t.NamedTuple):
 class AliasOuter(t.NamedTuple):
     offset: int
     sort: str
-    count: int
-    index: int
+    levels: int      # how many enclosing components out (0: this one)
+    item_index: int
 
 
 Alias = t.Union[AliasExport, AliasCoreExport, AliasOuter]
@@ -232,6 +232,7 @@ _ENCODINGS = {0x00: "utf8", 0x01: "utf16", 0x02: "latin1+utf16"}
 
 def read_canon_options(reader: b.Reader) -> CanonOptions:
     values: t.Dict[str, t.Any] = {}
+    value: t.Any
     for _ in range(reader.count("canonical options")):
         start = reader.pos
         option = reader.byte("a canonical option")
@@ -312,7 +313,7 @@ class ExportHead(t.NamedTuple):
     offset: int
     name: b.ExternName
     sort: str
-    index: int
+    item_index: int
 
 
 def read_export_head(reader: b.Reader) -> ExportHead:

@@ -382,7 +382,7 @@ class _Builder:
         index = self.resource_of[var] = len(self.resources) - 1
         return index
 
-    def resource(self, ty: t.Any, offset: int) -> int:
+    def resource(self, ty: t.Any, offset: t.Optional[int]) -> int:
         if not isinstance(ty, b.ResourceType):
             raise DecodeError("a resource type index names a type that is not a resource",
                               offset)
@@ -520,7 +520,7 @@ class _Frame:
         self.instance = instance
         self.args = args
         self.depth = depth
-        self.scope = b.Scope(parent.scope if parent is not None else None, offset)
+        self.scope: b.Scope = b.Scope(parent.scope if parent is not None else None, offset)
         self.scope.budget = builder.budget
         self.core: t.Dict[str, t.List[CoreRef]] = {
             "func": [], "table": [], "memory": [], "global": [], "tag": []}
@@ -642,21 +642,21 @@ class _Frame:
                 self.outer_alias(alias)
 
     def outer_alias(self, alias: P.AliasOuter) -> None:
-        if alias.count > self.scope.depth:
-            raise DecodeError(f"outer alias reaches {alias.count} component(s) out, past the "
+        if alias.levels > self.scope.depth:
+            raise DecodeError(f"outer alias reaches {alias.levels} component(s) out, past the "
                               "outermost", alias.offset)
         target: _Frame = self
-        for _ in range(alias.count):
+        for _ in range(alias.levels):
             assert target.parent is not None  # scope depth counts the parents
             target = target.parent
         if alias.sort == "type":
-            self.scope.types.append(check_index(target.scope.types, alias.index, "type",
+            self.scope.types.append(check_index(target.scope.types, alias.item_index, "type",
                                                 alias.offset))
         elif alias.sort == "component":
-            self.components.append(check_index(target.components, alias.index, "component",
+            self.components.append(check_index(target.components, alias.item_index, "component",
                                                alias.offset))
         elif alias.sort == "core module":
-            self.modules.append(check_index(target.modules, alias.index, "core module",
+            self.modules.append(check_index(target.modules, alias.item_index, "core module",
                                             alias.offset))
         elif alias.sort != "core type":  # core types only matter to what is refused
             raise DecodeError(f"outer aliases of a {alias.sort} are not allowed", alias.offset)
@@ -743,7 +743,7 @@ class _Frame:
         for _ in range(body.count("exports", 3)):
             head = P.read_export_head(body)
             self.builder.budget.spend(1, head.offset)
-            item = self.item(head.sort, head.index, head.offset)
+            item = self.item(head.sort, head.item_index, head.offset)
             if body.flag("an optional export type"):
                 # An ascribed type names the same definitions, seen more abstractly.
                 b.read_extern_type(body, self.scope)
