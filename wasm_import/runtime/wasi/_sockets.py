@@ -265,13 +265,15 @@ class TcpSocket(_SocketBase):
         super().__init__(types, ipv6)
         self.state = "unbound"
         self._backlog = 128
+        self._peer: Optional[Tuple[Any, ...]] = None  # kept: the kernel forgets it once the peer hangs up
 
     @classmethod
-    def _accepted(cls, types: WitTypes, ipv6: bool, sock: socket.socket) -> "TcpSocket":
+    def _accepted(cls, types: WitTypes, ipv6: bool, sock: socket.socket, peer: Tuple[Any, ...]) -> "TcpSocket":
         made = cls(types, ipv6)
         sock.setblocking(False)
         made._owned = _Owned(sock)
         made.state = "connected"
+        made._peer = peer
         return made
 
     def _bound(self) -> bool:
@@ -321,6 +323,11 @@ class TcpSocket(_SocketBase):
             self.state = "closed"
             raise _fail(self._types, errno_code(code))
         self.state = "connected"
+        try:
+            self._peer = sock.getpeername()
+        except OSError as e:
+            self.state = "closed"
+            raise os_error(self._types, e) from None
         return self._streams()
 
     def start_listen(self) -> None:
@@ -341,21 +348,18 @@ class TcpSocket(_SocketBase):
         if self.state != "listening":
             raise _fail(self._types, "invalid-state")
         try:
-            conn, _ = self._sock.accept()  # type: ignore[union-attr]
+            conn, peer = self._sock.accept()  # type: ignore[union-attr]
         except BlockingIOError:
             raise _fail(self._types, "would-block") from None
         except OSError as e:
             raise os_error(self._types, e) from None
-        client = TcpSocket._accepted(self._types, self.ipv6, conn)
+        client = TcpSocket._accepted(self._types, self.ipv6, conn, peer)
         return (client, *client._streams())
 
     def remote_address(self) -> Any:
-        if self.state != "connected":
+        if self.state != "connected" or self._peer is None:
             raise _fail(self._types, "invalid-state")
-        try:
-            return from_host(self._types, self._sock.getpeername())  # type: ignore[union-attr]
-        except OSError as e:
-            raise os_error(self._types, e) from None
+        return from_host(self._types, self._peer)
 
     def is_listening(self) -> bool:
         return self.state == "listening"
