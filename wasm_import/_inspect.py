@@ -28,12 +28,29 @@ __all__ = ["summary", "capability"]
 # (capability, interface-name prefixes, what the command line grants of it)
 CAPABILITIES: List[Tuple[str, Tuple[str, ...], str]] = [
     ("filesystem", ("wasi:filesystem/",), "nothing unless you pass --dir HOST[::GUEST]"),
-    ("network", ("wasi:sockets/", "wasi:http/"), "never granted by this tool"),
+    ("network", ("wasi:sockets/", "wasi:http/"), "nothing unless granted in Python (this tool grants none)"),
     ("clocks", ("wasi:clocks/",), "always available"),
     ("random", ("wasi:random/",), "always available"),
     ("env", ("wasi:cli/environment", "wasi:cli/exit"), "no variables unless you pass --env NAME=VALUE"),
     ("stdio", ("wasi:cli/std", "wasi:cli/terminal", "wasi:io/"), "this process's stdin, stdout and stderr"),
 ]
+
+
+# The grant that opens a network import, shown beside it (interface, what opens it).
+NETWORK_GRANTS: List[Tuple[str, str]] = [
+    ("wasi:sockets/tcp", "Wasi(network=[Net(host, port, 'tcp')]): connects there (bind=True: listens)"),
+    ("wasi:sockets/udp", "Wasi(network=[Net(host, port, 'udp')]): datagrams there (bind=True: receives)"),
+    ("wasi:sockets/ip-name-lookup", "Wasi(network=[Net('name', ...)]): looks up that name"),
+    ("wasi:http/outgoing-handler", "Wasi(http=['host:port']): requests to that host"),
+]
+
+
+def _opened_by(import_name: str) -> str:
+    base = import_name.split("@", 1)[0]
+    for name, grant in NETWORK_GRANTS:
+        if base == name:
+            return f"  <- {grant}"
+    return ""
 
 
 def capability(import_name: str) -> str:
@@ -61,7 +78,7 @@ def _imports(plan: b.ModulePlan) -> List[str]:
             continue
         lines.append(f"  {group}: {notes.get(group, 'not provided by wasmtime')}")
         for key in groups[group]:
-            lines.append(f"    {key}")
+            lines.append(f"    {key}{_opened_by(key)}")
             if group == "custom":
                 lines.extend(f"      {line}" for line in _custom_import(plan, key))
     return lines

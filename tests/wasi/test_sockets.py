@@ -446,3 +446,17 @@ def test_guest_with_grants_talks_tcp_and_udp_and_resolves(netuser: Any, listener
     finally:
         responder.join(5)
         peer.close()
+
+
+def test_inspect_says_which_grant_opens_each_network_import() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "wasm_import", "inspect", str(build_netuser())],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "WASM_IMPORT_QUIET": "1"})
+    lines = out.stdout.splitlines()
+    assert "  network: nothing unless granted in Python (this tool grants none)" in lines
+    assert ("    wasi:sockets/tcp@0.2.9  <- Wasi(network=[Net(host, port, 'tcp')]): connects there (bind=True: listens)"
+            in lines)
+    assert "    wasi:sockets/tcp-create-socket@0.2.9" in lines
+    assert "    wasi:sockets/ip-name-lookup@0.2.9  <- Wasi(network=[Net('name', ...)]): looks up that name" in lines
