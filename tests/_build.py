@@ -66,6 +66,7 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
     "kitchen": {"world": "kitchen", "stub_wasi": True},
     "hostuser": {"world": "hostuser", "stub_wasi": True},
     "sandbox": {"world": "sandbox", "stub_wasi": False},
+    "values": {"world": "values", "stub_wasi": False},  # WASI kept: its stderr is tested
 }
 
 # Component-text guests: name -> source file.

@@ -135,10 +135,19 @@ class GuestResource:
 
 
 class _GuestResourceCodec:
-    """Handles of a guest-defined resource, as Python objects of `cls`."""
+    """Handles of a guest-defined resource, as Python objects of its class: the module's
+    class is checked on the way in (any instance's subclass passes, the owner is checked
+    next); on the way out, objects are made of the class of the instance they belong to."""
 
-    def __init__(self, cls_ref: Callable[[], type]) -> None:
-        self._cls_ref = cls_ref
+    def __init__(self, plan: "ResourcePlan") -> None:
+        self._plan = plan
+
+    def _cls_ref(self) -> type:
+        assert self._plan.cls is not None
+        return self._plan.cls
+
+    def _new(self, cx: Any) -> Any:
+        return object.__new__(cx.owner.user.resource_class(self._plan))
 
     def _check(self, value: Any) -> type:
         cls = self._cls_ref()
@@ -156,14 +165,14 @@ class _GuestResourceCodec:
         return engine.ffi().wasmtime_component_resource_any_clone(handle.ptr())
 
     def lift_own(self, ptr: Any, cx: Any) -> Any:
-        obj = object.__new__(self._cls_ref())
+        obj = self._new(cx)
         obj._adopt(engine.resource_any(ptr), cx.owner)
         return obj
 
     def lift_borrow(self, ptr: Any, cx: Any) -> Any:
         # A borrow lent to the host for one call: a view whose handle is released when the
         # host function returns (wasmtime requires every borrow be released exactly once).
-        obj = object.__new__(self._cls_ref())
+        obj = self._new(cx)
         handle = engine.resource_any(ptr)
         obj._handle, obj._owner = handle, cx.owner
         obj._finalizer = weakref.finalize(obj, lambda: None)
@@ -183,14 +192,24 @@ class HostResourceTable:
 
     def __init__(self) -> None:
         self._objects: Dict[int, Any] = {}
+        self._lent: set = set()  # reps of objects lent to one export call (no drop hook)
         self._reps = itertools.count(1)
         self._lock = threading.Lock()
 
-    def add(self, obj: Any) -> int:
+    def add(self, obj: Any, lent: bool = False) -> int:
         with self._lock:
             rep = next(self._reps)
             self._objects[rep] = obj
+            if lent:
+                self._lent.add(rep)
             return rep
+
+    def pop_dropped(self, rep: int) -> Tuple[Any, bool]:
+        """The object the guest dropped, and whether it was only lent to it."""
+        with self._lock:
+            lent = rep in self._lent
+            self._lent.discard(rep)
+            return self._objects.pop(rep, None), lent
 
     def get(self, rep: int) -> Any:
         return self._objects[rep]
@@ -213,15 +232,30 @@ class _HostResourceCodec:
         self.type_id = type_id
         self.name = name
 
+    def _check(self, value: Any, cx: Any) -> None:
+        if isinstance(value, GuestResource) and getattr(value, "_owner", None) is cx.owner:
+            raise TypeError(f"expected the imported resource {self.name} (implemented by the host), "
+                            f"got this instance's own exported {type(value).__name__}")
+
     def lower_own(self, value: Any, cx: Any) -> Any:
+        self._check(value, cx)
         rep = cx.owner.host_table.add(value)
         return engine.host_handle(rep, self.type_id, owned=True, cx=cx)
 
     def lower_borrow(self, value: Any, cx: Any) -> Any:
+        self._check(value, cx)
+        # Only export parameters borrow a host resource (results never hold borrows): the
+        # object is lent for the call, and released (without its drop hook) after it.
         table = cx.owner.host_table
-        rep = table.add(value)
-        cx.borrows.append(lambda: table.pop(rep))
-        return engine.host_handle(rep, self.type_id, owned=False, cx=cx)
+        rep = table.add(value, lent=True)
+        ptr, end_loan = engine.lend_host_handle(rep, self.type_id, cx)
+
+        def release() -> None:
+            end_loan()
+            table.pop_dropped(rep)
+
+        cx.borrows.append(release)
+        return ptr
 
     def lift_own(self, ptr: Any, cx: Any) -> Any:
         rep = engine.host_rep(ptr, cx)
@@ -298,6 +332,9 @@ class NamespacePlan:
     functions: Dict[str, FunctionPlan] = field(default_factory=dict)
     types: Dict[str, Any] = field(default_factory=dict)
     resources: Dict[str, ResourcePlan] = field(default_factory=dict)
+    # guest resources this interface `use`s from another (under their name here, maybe a
+    # new one): the same class as where they are defined
+    resource_aliases: Dict[str, ResourcePlan] = field(default_factory=dict)
 
 
 @dataclass
@@ -367,7 +404,7 @@ class _PlanBuilder:
                 if _resource_is_imported(self.world, resource, scope, imported):
                     return self.host_codec(resource)
                 plan = self.resource_plan(resource, imported=False)
-                return _GuestResourceCodec(lambda: plan.cls)  # type: ignore[return-value,arg-type]
+                return _GuestResourceCodec(plan)  # type: ignore[return-value]
             self.codecs[key] = ev.Codec(pick)
         return self.codecs[key]
 
@@ -435,6 +472,14 @@ class _PlanBuilder:
     def _add_type(self, ns: NamespacePlan, td: w.TypeDef, scope: Optional[w.InterfaceRef]) -> None:
         target = w.unalias(td)
         if not isinstance(target, w.TypeDef) or td.name is None:
+            return
+        if isinstance(target.kind, w.Resource):
+            if scope is not None and not _resource_is_imported(self.world, target, scope, False):
+                rplan = self.resource_plan(target, imported=False)
+                if target is td or target.owner == scope:
+                    ns.resources.setdefault(rplan.class_name, rplan)  # defined here (maybe no functions)
+                else:
+                    ns.resource_aliases.setdefault(pascal(td.name), rplan)
             return
         if has_class(target):
             if isinstance(target.kind, w.Variant):

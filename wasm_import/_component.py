@@ -44,11 +44,12 @@ class ComponentInstance:
     """One instance of a component, with its own store. Made by `module.instantiate()`."""
 
     def __init__(self, module: "ComponentModule", imports: Optional[Mapping[str, Any]],
-                 wasi: Optional[Wasi], limits: Optional[Limits] = None) -> None:
+                 wasi: Optional[Wasi], limits: Optional[Limits] = None, *, default: bool = False) -> None:
         from ._linking import resolve_imports
 
         plan: b.ModulePlan = module.__wasm_plan__
         self.module = module
+        self._default = default  # the module's default instance: its objects are the module's classes
         wasi_context = _wasi_context(plan, wasi)
         functions, resources = resolve_imports(plan, imports or {}, wasi_context)
         self._engine = engine.EngineInstance(
@@ -93,10 +94,16 @@ class ComponentInstance:
         return found
 
     def resource_class(self, rplan: b.ResourcePlan) -> type:
-        """The class of `rplan` whose constructor and statics run in this instance."""
+        """The class of `rplan` whose constructor and statics run in this instance, and of
+        every object of that resource this instance hands out (returned, in a list or a
+        record, under a renamed `use`): one class per resource type and instance, a
+        subclass of the module's class. The default instance's is the module's class."""
         found = self._resource_classes.get(id(rplan))
         if found is None:
             assert rplan.cls is not None
+            if self._default:
+                self._resource_classes[id(rplan)] = rplan.cls
+                return rplan.cls
             found = type(rplan.class_name, (rplan.cls,), {"__slots__": (), "_bound": self})
             found.__qualname__ = rplan.cls.__qualname__
             found.__module__ = rplan.cls.__module__
@@ -110,7 +117,7 @@ class ComponentInstance:
         namespace = Namespace(__wit_name__=ns.wit_name, __doc__=ns.docs or None)
         for name, cls in ns.types.items():
             setattr(namespace, name, cls)
-        for name, rplan in ns.resources.items():
+        for name, rplan in (*ns.resources.items(), *ns.resource_aliases.items()):
             setattr(namespace, name, self.resource_class(rplan))
         for name, fplan in ns.functions.items():
             setattr(namespace, name, self._function(fplan))
@@ -183,7 +190,9 @@ class ComponentModule(types.ModuleType):
             with self.__wasm_lock__:
                 inst = self.__dict__.get("__wasm_default__")
                 if inst is None or inst.poisoned:
-                    inst = self.instantiate()
+                    linked = self.__dict__.get("__wasm_link__", {})
+                    inst = ComponentInstance(self, linked.get("imports"), linked.get("wasi"),
+                                             linked.get("limits"), default=True)
                     self.__dict__["__wasm_default__"] = inst
         return inst  # type: ignore[no-any-return]
 
@@ -309,7 +318,7 @@ def _populate(module: ComponentModule, world: Any, compiled: engine.CompiledComp
         namespace = Namespace(__wit_name__=ns.wit_name, __doc__=ns.docs or None)
         for name, cls in ns.types.items():
             setattr(namespace, name, cls)
-        for name, rplan in ns.resources.items():
+        for name, rplan in (*ns.resources.items(), *ns.resource_aliases.items()):
             setattr(namespace, name, rplan.cls)
         for name, fplan in ns.functions.items():
             setattr(namespace, name, _default_function(module, fplan))

@@ -448,6 +448,19 @@ def host_handle(rep: int, type_id: int, *, owned: bool, cx: CallContext) -> Any:
     return host.to_any(cx)._consume()
 
 
+def lend_host_handle(rep: int, type_id: int, cx: CallContext) -> Tuple[Any, Callable[[], None]]:
+    """A handle to host resource `rep` for an export's `borrow<R>` parameter, and the
+    function that ends the loan after the call. wasmtime cannot make a host borrow
+    outside a host call ("no current scope"), so the host owns the handle for the call
+    (the guest sees a borrow of it) and drops it afterwards."""
+    import wasmtime.component as wc
+
+    held = wc.ResourceHost.own(rep, type_id).to_any(cx)
+    ptr = ffi().wasmtime_component_resource_any_clone(held.ptr())
+    owner = cx.owner
+    return ptr, lambda: owner.drop_resource(held)
+
+
 def host_rep(ptr: Any, cx: CallContext) -> int:
     """The rep of a host resource handle taken out of a value (consumes the handle)."""
     import wasmtime.component as wc

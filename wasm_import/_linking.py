@@ -282,7 +282,9 @@ def _on_drop_hook() -> Any:
     """When the guest drops its last handle: release the object, then call its
     `__wasm_drop__()` if it has one (errors there are reported like those in `__del__`)."""
     def on_drop(owner: Any, rep: int) -> None:
-        obj = owner.host_table.pop(rep)
+        obj, lent = owner.host_table.pop_dropped(rep)
+        if lent:
+            return  # lent to one export call: the caller keeps it
         hook = getattr(obj, b.DROP_HOOK, None)
         if hook is not None:
             try:

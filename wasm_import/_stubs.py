@@ -360,6 +360,8 @@ class _StubBuilder:
         self.type_definitions(ns, iface, ns_ref(ns))
         for rplan in ns.resources.values():
             self.resource(rplan, scope)
+        for name, rplan in ns.resource_aliases.items():  # a `use`d guest resource: the same class
+            out.line(f"{name} = {self.namer.resources[rplan.typedef]}")
         for name, fplan in ns.functions.items():
             self.function(fplan, name, scope, decorator="@staticmethod")
         out.depth -= 1

@@ -1,0 +1,147 @@
+"""Values, errors and scale-out (issue 11), on the `values` guest and the corpus.
+
+The `values` guest (tests/guests/values, componentize-py with WASI) hands out resources by
+several paths (returns, lists, records, a renamed `use`), calls a host import returning a
+nested result, raises a Python exception after writing to stderr, and eats memory.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import wasm_import
+from tests import _build
+from wasm_import import Err, Ok
+
+
+@pytest.fixture(scope="session")
+def values_wasm():
+    return _build.build_python_guest("values")
+
+
+class Token:
+    """The host's `test:values/vault.token`."""
+
+    def __init__(self, v):
+        self.v = v
+
+    def peek(self):
+        return self.v + 1000
+
+
+def _host(nested=lambda x: Ok(x), nested_unit=lambda x: Ok()):
+    return {"nested": nested, "nested_unit": nested_unit}
+
+
+def values_imports(**host):
+    return {"test:values/host": _host(**host), "test:values/vault": {"Token": Token}}
+
+
+@pytest.fixture
+def values_mod(values_wasm):
+    mod = wasm_import.load(values_wasm, name="values")
+    mod.link(values_imports())
+    return mod
+
+
+# -- 1. one class per resource type ------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["module", "instance"])
+def test_resource_objects_are_of_the_class_exposed_whatever_the_path(values_mod, where):
+    src = values_mod if where == "module" else values_mod.instantiate(values_imports())
+    shapes, api = src.shapes, src.api
+    Thing = shapes.Thing
+    assert api.Widget is Thing  # `use shapes.{thing as widget}`: the same class
+    if where == "instance":
+        assert issubclass(Thing, values_mod.shapes.Thing) and Thing is not values_mod.shapes.Thing
+    else:
+        assert Thing is values_mod.shapes.Thing
+    listed = shapes.make_many(3)  # in a list
+    assert [type(t) for t in listed] == [Thing] * 3
+    made = api.make(4)  # returned under the renamed `use`
+    assert type(made) is Thing and isinstance(made, api.Widget) and isinstance(made, values_mod.shapes.Thing)
+    held = shapes.holders(2)  # inside records
+    assert [type(h.item) for h in held] == [Thing, Thing]
+    assert [type(h) for h in held] == [shapes.Holder] * 2 and api.Holder is shapes.Holder
+    unwrapped = api.unwrap(held[1])  # a record in, the resource back out
+    assert type(unwrapped) is Thing
+    constructed = Thing(9)
+    # ... and every one of them passes back into any function taking the type
+    assert shapes.total([*listed, made, unwrapped, constructed]) == 0 + 1 + 2 + 4 + 1 + 9
+    assert api.read(listed[2]) == 2 and api.read(constructed) == 9
+    assert api.consume(made) == 4 and api.consume(constructed) == 9
+
+
+def test_objects_of_one_instance_are_not_of_another_instances_class(values_mod):
+    a, b = values_mod.instantiate(values_imports()), values_mod.instantiate(values_imports())
+    t = a.shapes.make_many(1)[0]
+    assert isinstance(t, a.shapes.Thing) and not isinstance(t, b.shapes.Thing)
+    with pytest.raises(ValueError, match="belongs to another instance"):
+        b.api.read(t)
+
+
+def test_host_resource_under_a_renamed_use_passes_back_owned_and_borrowed(values_mod):
+    dropped = []
+
+    class Watched(Token):
+        def __wasm_drop__(self):
+            dropped.append(self.v)
+
+    inst = values_mod.instantiate({**values_imports(), "test:values/vault": {"Token": Watched}})
+    t = inst.api.issue(5)  # made by the guest through the host constructor
+    assert type(t) is Watched and t.v == 5
+    assert inst.api.check(t) == 1005  # lent (borrow<ticket>) to an export: it stays ours
+    assert inst.api.check(t) == 1005
+    assert dropped == []
+    assert inst.api.redeem(t) == 1005  # moved (own<ticket>): the guest drops it
+    assert dropped == [5]
+    mine = Watched(8)  # made by the host, lent to the guest
+    assert inst.api.check(mine) == 1008 and dropped == [5]
+    assert len(inst._engine.host_table) == 0
+
+
+def test_corpus_resources_come_back_as_the_instances_class(corpus):
+    from tests.test_linking_corpus import Y
+
+    mod = wasm_import.load(corpus / "jco/resources.component.wasm")
+    mod.link({"imports": {"Y": Y}})
+    inst = mod.instantiate({"imports": {"Y": Y}})
+    for api in (inst.exports["exports"], mod.exports["exports"]):
+        x = api.X(5)
+        added = api.X.add(x, 5)
+        assert type(added) is api.X and added.get_a() == 10
+        z = api.add(api.Z(1), api.Z(2))
+        assert type(z) is api.Z and isinstance(z, mod.exports["exports"].Z) and z.get_a() == 3
+        api.consume(added)
+
+
+def test_corpus_resources_through_a_component_import(corpus):
+    """A component's export satisfies another's import: objects of the provider's
+    resource come back as the provider instance's class and pass back in."""
+    from tests.test_linking_corpus import HostThing
+
+    rel = "jco/resource_import_and_export.component.wasm"
+    provider = wasm_import.load(corpus / rel, name="provider").instantiate({
+        "test:resource-import-and-export/test": {"Thing": HostThing}, "toplevel-import": lambda a: a})
+    ProviderThing = provider.exports["test:resource-import-and-export/test"].Thing
+    seen = []
+
+    def toplevel_import(a):
+        seen.append(type(a))
+        return a
+
+    client = wasm_import.load(corpus / rel, name="client").instantiate({
+        "test:resource-import-and-export/test": provider, "toplevel-import": toplevel_import})
+    Thing = client.exports["test:resource-import-and-export/test"].Thing
+    t1 = Thing(42)
+    assert type(t1) is Thing
+    # client +1 -> provider +1 -> host +1, foo: +2 at each of the three
+    assert t1.foo() == 42 + 3 + 6
+    t3 = Thing.baz(t1, Thing(1))
+    assert type(t3) is Thing
+    # `toplevel-export` takes the *imported* thing: here, the provider's
+    given = ProviderThing(7)
+    assert client.toplevel_export(given) is given
+    assert seen == [ProviderThing]
+    with pytest.raises(TypeError, match="expected the imported resource thing .*own exported Thing"):
+        client.toplevel_export(Thing(7))
