@@ -145,3 +145,79 @@ def test_corpus_resources_through_a_component_import(corpus):
     assert seen == [ProviderThing]
     with pytest.raises(TypeError, match="expected the imported resource thing .*own exported Thing"):
         client.toplevel_export(Thing(7))
+
+
+# -- 2. nested results: only a raised Err is the outer error -----------------------------------
+
+def _raise(e):
+    raise e
+
+
+@pytest.mark.parametrize("behaviour, expected", [
+    (lambda x: Ok(x), "ok(ok(7))"),                  # returned Ok value: the ok payload
+    (lambda x: Err("one"), "ok(err(one))"),          # returned Err value: the ok payload too
+    (lambda x: _raise(Err("two")), "err(two)"),      # raised Err: the outer error
+])
+def test_host_import_returning_a_nested_result(values_mod, behaviour, expected):
+    inst = values_mod.instantiate(values_imports(nested=behaviour))
+    assert inst.check_nested(7) == expected
+
+
+@pytest.mark.parametrize("behaviour, expected", [
+    (lambda x: Ok(), "ok(ok)"),
+    (lambda x: Err("inner"), "ok(err(inner))"),
+    (lambda x: _raise(Err("outer")), "err(outer)"),
+])
+def test_host_import_returning_a_nested_unit_result(values_mod, behaviour, expected):
+    inst = values_mod.instantiate(values_imports(nested_unit=behaviour))
+    assert inst.check_nested_unit(1) == expected
+
+
+def test_a_nested_result_payload_must_be_a_result(values_mod):
+    inst = values_mod.instantiate(values_imports(nested=lambda x: x))
+    with pytest.raises(TypeError, match=r"import 'test:values/host' function 'nested' returned a bad "
+                                        r"value for WIT type result<result<u32, string>, string>: "
+                                        r"expected result<u32, string> \(Ok\(...\) or Err\(...\)\), got int 7"):
+        inst.check_nested(7)
+
+
+def test_corpus_result_import_err_is_raised_not_returned(corpus):
+    """flavorful's `errno-result: func() -> result<_, my-errno>`: raising Err(b) is the
+    error the guest expects on its first call (and test-imports passes); returning the
+    Err value instead is a payload where `_` has none, refused naming the import."""
+    mod = wasm_import.load(corpus / "jco/flavorful.component.wasm")
+    calls = []
+
+    def raising():
+        calls.append(1)
+        if len(calls) == 1:
+            raise Err(mod.test.MyErrno.B)
+
+    mod.instantiate(imports={"test:flavorful/test": _FlavorfulHost(mod, raising)}).test_imports()
+    assert len(calls) >= 2
+
+    def returning():
+        return Err(mod.test.MyErrno.B)
+
+    inst = mod.instantiate(imports={"test:flavorful/test": _FlavorfulHost(mod, returning)})
+    with pytest.raises(TypeError, match=r"function 'errno-result' returned a bad value for WIT type "
+                                        r"result<_, my-errno>: expected result<_, my-errno>: Ok carries "
+                                        r"no value here, got Err"):
+        inst.test_imports()
+
+
+class _FlavorfulHost:
+    """What flavorful's test-imports expects of every other import (see test_linking_corpus)."""
+
+    def __init__(self, mod, errno_result):
+        api = mod.test
+        self.errno_result = errno_result
+        self.f_list_in_record1 = lambda a: None
+        self.f_list_in_record2 = lambda: api.ListInRecord2("list_in_record2")
+        self.f_list_in_record3 = lambda a: api.ListInRecord3("list_in_record3 output")
+        self.f_list_in_record4 = lambda a: api.ListInRecord4("result4")
+        self.f_list_in_variant1 = lambda a, b: None
+        self.f_list_in_variant2 = lambda: "list_in_variant2"
+        self.f_list_in_variant3 = lambda a: "output3"
+        self.list_typedefs = lambda a, c: (b"typedef3", ["typedef4"])
+        self.list_of_variants = lambda a, b, c: ([False, True], [Err(), Ok()], [api.MyErrno.A, api.MyErrno.B])

@@ -33,7 +33,7 @@ from . import _engine as engine
 from . import _wit_model as w
 from ._names import pascal, snake
 from ._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
-from ._values import Err
+from ._values import host_result
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import _engine_values as ev
@@ -302,6 +302,14 @@ class FunctionPlan:
 
             return ev.returned_result(converter)
         return converter
+
+    @functools.cached_property
+    def result_value(self) -> Optional["ev.Converter"]:
+        """The converter of the WIT result as a value (a `result` as `Ok`/`Err`)."""
+        if self.func.result is None:
+            return None
+        with _converters_lock:
+            return self.codec().converter(self.func.result)
 
     def describe_param(self, i: int) -> str:
         return f"{self.qualname}(): parameter {self.param_names[i]!r} ({self.params[i].wit})"
@@ -664,20 +672,17 @@ def make_host_invoke(plan: FunctionPlan, target: Callable[..., Any], describe: s
     lower its return value. A function with no WIT result drops what `target` returns
     (so a bare `Mock` works as an implementation)."""
     lifts = tuple(c.lift for c in plan.params)
-    lower = plan.result.lower if plan.result is not None else None
+    # A returned `result` is tagged by `host_result` (raised Err: the error; anything
+    # returned: the ok payload) and lowered as the value it then is.
+    lower = plan.result_value.lower if plan.result_value is not None else None
     returns_result = plan.returns_result
-    expected = plan.result.wit if plan.result is not None else "nothing"
+    expected = plan.result_value.wit if plan.result_value is not None else "nothing"
 
     def invoke(args: Any, nargs: int, results: Any, nresults: int, cx: Any) -> None:
         outer_borrows, cx.borrows = cx.borrows, []
         try:
             values = [lifts[i](args[i], cx) for i in range(nargs)]
-            try:
-                out = target(*values)
-            except Err as e:
-                if not returns_result:
-                    raise
-                out = e
+            out = host_result(target, values) if returns_result else target(*values)
             if lower is None:
                 return  # no WIT result: whatever came back is dropped, as Python callers do
             try:

@@ -10,9 +10,9 @@ Follows componentize-py's mapping:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar, Union
+from typing import Any, Callable, Generic, Sequence, TypeVar, Union
 
-__all__ = ["Some", "Ok", "Err", "Result"]
+__all__ = ["Some", "Ok", "Err", "Result", "host_result"]
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -55,3 +55,15 @@ class Err(Exception, Generic[E]):
 
 
 Result = Union[Ok[T], Err[E]]
+
+
+def host_result(target: Callable[..., Any], args: Sequence[Any]) -> Union[Ok[Any], Err[Any]]:
+    """Call `target`, a host function implementing an import whose WIT result is a
+    `result<T, E>`, and tag its outcome: what it *returns* is the ok payload, whatever it
+    is (an `Ok(...)` or `Err(...)` value too: the payload of `result<result<..>, ..>` is a
+    result), and only an `Err` it *raises* is the error. The same rule as for calling
+    exports, where `Err` is raised and never returned."""
+    try:
+        return Ok(target(*args))
+    except Err as e:
+        return e
