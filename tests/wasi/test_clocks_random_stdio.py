@@ -4,6 +4,10 @@ interface replaced on its own through `imports=`."""
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -61,6 +65,36 @@ def test_a_blocked_guest_is_interrupted(sandbox) -> None:
     finally:
         set_interrupt_check(previous)
     assert time.monotonic() - start < 0.5
+
+
+_CTRL_C_SCRIPT = """
+import sys, time, wasm_import
+inst = wasm_import.load(sys.argv[1]).instantiate()
+inst.sleep_ms(1)
+print("ready", flush=True)
+start = time.monotonic()
+try:
+    inst.sleep_ms(10_000)
+except KeyboardInterrupt:
+    print("interrupted", round(time.monotonic() - start, 1), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_sleeping_guest(sandbox, tmp_path: Path) -> None:
+    script = tmp_path / "sleeper.py"
+    script.write_text(_CTRL_C_SCRIPT)
+    env = {**os.environ, "WASM_IMPORT_WASI": "python", "WASM_IMPORT_QUIET": "1"}
+    child = subprocess.Popen([sys.executable, str(script), sandbox.__file__], stdout=subprocess.PIPE,
+                             text=True, env=env, cwd=str(Path(__file__).resolve().parents[2]))
+    try:
+        assert child.stdout.readline() == "ready\n"
+        time.sleep(0.3)
+        child.send_signal(signal.SIGINT)
+        word, seconds = child.stdout.read().split()
+        assert word == "interrupted" and 0.2 <= float(seconds) < 1.0  # 0.3 s, on a loaded machine more
+        assert child.wait(timeout=10) == 0
+    finally:
+        child.kill()
 
 
 def test_seeded_random_via_imports(sandbox) -> None:
