@@ -45,7 +45,7 @@ from .. import _wit_model as w
 from .._errors import Trap
 from .._names import snake
 from .._pytypes import wit_type_name
-from .._values import Err, Ok
+from .._values import Err, host_result
 from . import _layout as L
 from ._handles import PASS_THROUGH, CallScope, InstanceState, resource_drop, resource_new, resource_rep
 
@@ -1210,16 +1210,11 @@ def _host_callback(func: w.Function, target: Callable[..., Any], options: CallOp
             if sig.uses_memory:
                 cx.refresh()
             args = lift_values(cx, sig, flat)
-            try:
-                out = target(*args)
-            except Err as e:
-                if not returns_result:
-                    raise
-                out = e
+            # a returned `result`: what `target` returns is the ok payload (an Ok or Err
+            # value too, for a nested result); only a raised Err is the error
+            out = host_result(target, args) if returns_result else target(*args)
             if sig.result is None:
                 return ()
-            if returns_result and not isinstance(out, Err):
-                out = Ok(out)
             try:
                 return _lower_result(cx, sig, out, flat)
             except (TypeError, ValueError) as e:
