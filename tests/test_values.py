@@ -221,3 +221,30 @@ class _FlavorfulHost:
         self.f_list_in_variant3 = lambda a: "output3"
         self.list_typedefs = lambda a, c: (b"typedef3", ["typedef4"])
         self.list_of_variants = lambda a, b, c: ([False, True], [Err(), Ok()], [api.MyErrno.A, api.MyErrno.B])
+
+
+# -- 3. unknown import keys ----------------------------------------------------------------------
+
+def test_a_misspelt_import_key_is_refused_at_instantiate(values_mod):
+    imports = {**values_imports(), "test:values/hots": {}}
+    with pytest.raises(wasm_import.LinkError) as caught:
+        values_mod.instantiate(imports)
+    text = str(caught.value)
+    assert "the component imports no key\n  'test:values/hots' (did you mean 'test:values/host'?)" in text
+    assert "it imports:\n" in text and "  test:values/host\n" in text and "  test:values/vault" in text
+    with pytest.raises(wasm_import.LinkError, match="imports no keys\n  'nope'\n  'other'"):
+        values_mod.link({"nope": 1, "other": 2})
+    values_mod.instantiate(values_imports())  # the right keys, as before
+
+
+def test_unknown_import_key_on_a_corpus_component(corpus):
+    mod = wasm_import.load(corpus / "jco/numbers.component.wasm")
+    with pytest.raises(wasm_import.LinkError) as caught:
+        mod.instantiate(imports={"test:numbers/tests": object()})
+    text = str(caught.value)
+    assert "'test:numbers/tests' (did you mean 'test:numbers/test'?)" in text
+    assert "it imports:\n  test:numbers/test\n" in text and "\n  wasi:cli/stdout@0.2.0\n" in text
+    # a key without its @version is still known
+    nested = wasm_import.load(corpus / "jco/simple-nested.component.wasm")
+    inst = nested.instantiate(imports={"calvinrp:test-async-funcs/hello": {"hello_world": lambda: "hi"}})
+    assert inst.exports["calvinrp:test-async-funcs/hello@0.1.0"].hello_world() == "hi"

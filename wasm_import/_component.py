@@ -179,7 +179,11 @@ class ComponentModule(types.ModuleType):
     def link(self, imports: Optional[Mapping[str, Any]] = None, *, wasi: Optional[Wasi] = None,
              limits: Optional[Limits] = None) -> None:
         """Choose the default instance's imports, WASI grants and limits. Takes effect for
-        the next default instance: the current one, if any, is discarded."""
+        the next default instance: the current one, if any, is discarded. A key that
+        names nothing the component imports raises LinkError now."""
+        from ._linking import check_import_keys
+
+        check_import_keys(self.__wasm_plan__, imports or {})
         with self.__wasm_lock__:
             self.__dict__["__wasm_link__"] = {"imports": dict(imports or {}), "wasi": wasi, "limits": limits}
             self.__dict__["__wasm_default__"] = None

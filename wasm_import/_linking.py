@@ -18,6 +18,7 @@ imports raise `LinkError` listing each with its WIT signature.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -89,6 +90,7 @@ def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any],
     import not given is served by `wasi_context` (a `runtime.wasi.WasiContext`); without
     one, wasmtime's own WASI serves them all.
     """
+    check_import_keys(plan, imports)
     functions: List[engine.HostFunction] = []
     resources: List[engine.HostResource] = []
     mismatched: List[str] = []
@@ -111,15 +113,13 @@ def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any],
         if problems:
             mismatched.append(_describe_missing(iplan, f"{_describe_value(value)} lacks "
                                                 + ", ".join(problems), only=problems))
-    unknown = [k for k in imports if not _find_key(k, plan)]
-    hint = f"\n(keys given that the component does not import: {', '.join(map(repr, unknown))})" if unknown else ""
     not_given = [_describe_missing(p, "nothing was given") for p in absent]
     if mismatched:
         raise LinkError("imports do not match what the component needs:\n"
-                        + "\n".join(mismatched + not_given) + hint)
+                        + "\n".join(mismatched + not_given))
     if absent:
         message = ("the component called an import that was not supplied; missing imports:\n"
-                   + "\n".join(not_given) + hint)
+                   + "\n".join(not_given))
         for iplan in absent:
             _define_missing(iplan, message, functions, resources)
     return functions, resources
@@ -138,8 +138,24 @@ def _define_missing(iplan: b.ImportedInterfacePlan, message: str, functions: Lis
         functions.append(engine.HostFunction(path, wit_name, fail))
 
 
-def _find_key(given: str, plan: b.ModulePlan) -> bool:
-    return any(given == k or given == k.split("@", 1)[0] for k in plan.imports)
+def check_import_keys(plan: b.ModulePlan, imports: Mapping[str, Any]) -> None:
+    """Refuse keys that name nothing the component imports (a misspelt key would
+    otherwise show only when the guest calls the import), listing those it does import."""
+    known = [*plan.imports, *(k for k in plan.world.imports if k not in plan.imports)]
+    unknown = [k for k in imports if not _find_key(k, known)]
+    if not unknown:
+        return
+    lines = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), known, n=1) if isinstance(key, str) else []
+        lines.append(f"  {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    imported = "\n".join(f"  {k}" for k in known) or "  (nothing)"
+    raise LinkError(f"imports=: the component imports no {'key' if len(unknown) == 1 else 'keys'}\n"
+                    + "\n".join(lines) + f"\nit imports:\n{imported}")
+
+
+def _find_key(given: str, keys: Any) -> bool:
+    return any(given == k or given == k.split("@", 1)[0] for k in keys)
 
 
 def _describe_value(value: Any) -> str:
