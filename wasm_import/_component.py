@@ -50,12 +50,19 @@ class ComponentInstance:
         plan: b.ModulePlan = module.__wasm_plan__
         self.module = module
         self._default = default  # the module's default instance: its objects are the module's classes
-        wasi_context = _wasi_context(plan, wasi)
-        functions, resources = resolve_imports(plan, imports or {}, wasi_context)
-        self._engine = engine.EngineInstance(
-            module.__wasm_compiled__, functions=functions, resources=resources,
-            wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi and wasi_context is None else None,
-            limits=limits or NO_LIMITS)
+        core = module.__wasm_engine__ == "core"
+        wasi_context = _wasi_context(plan, wasi, core)
+        functions, resources = resolve_imports(plan, imports or {}, wasi_context, module.__wasm_engine__)
+        if core:
+            from ._core_instance import CoreEngineInstance
+
+            self._engine = CoreEngineInstance(module, functions=functions, resources=resources,
+                                              limits=limits or NO_LIMITS)
+        else:
+            self._engine = engine.EngineInstance(
+                module.__wasm_compiled__, functions=functions, resources=resources,
+                wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi and wasi_context is None else None,
+                limits=limits or NO_LIMITS)
         if wasi_context is not None:  # WASI served in Python: its captured output is ours
             self._engine.stdout, self._engine.stderr = wasi_context.stdout, wasi_context.stderr
         self._engine.host_table = b.HostResourceTable()  # type: ignore[attr-defined]
@@ -89,8 +96,12 @@ class ComponentInstance:
     def caller(self, plan: b.FunctionPlan) -> Callable[..., Any]:
         found = self._callers.get(id(plan))
         if found is None:
-            raw = self._engine.export_func(plan.path, plan.func.name)
-            found = self._callers[id(plan)] = b.make_caller(plan, self, raw)
+            if self.module.__wasm_engine__ == "core":
+                found = self._engine.caller(plan)
+            else:
+                raw = self._engine.export_func(plan.path, plan.func.name)
+                found = b.make_caller(plan, self, raw)
+            self._callers[id(plan)] = found
         return found
 
     def resource_class(self, rplan: b.ResourcePlan) -> type:
@@ -131,11 +142,12 @@ class ComponentInstance:
         return f"<instance of component {self.module.__name__!r}{state}>"
 
 
-def _wasi_context(plan: b.ModulePlan, wasi: Optional[Wasi]) -> Any:
-    """A Python WASI context when `WASM_IMPORT_WASI=python` and the component imports WASI."""
+def _wasi_context(plan: b.ModulePlan, wasi: Optional[Wasi], core: bool = False) -> Any:
+    """A Python WASI context when the component imports WASI and the engine is the core
+    runtime (or `WASM_IMPORT_WASI=python`)."""
     from .runtime.wasi import python_wasi
 
-    if not plan.needs_wasi or not python_wasi():
+    if not plan.needs_wasi or not (core or python_wasi()):
         return None
     from .runtime.wasi import WasiContext
 
@@ -161,6 +173,7 @@ class ComponentModule(types.ModuleType):
 
     __wasm_plan__: b.ModulePlan
     __wasm_compiled__: engine.CompiledComponent
+    __wasm_engine__: str  # "core" (runtime/) or "component" (wasmtime-py's component API)
 
     def instantiate(self, imports: Optional[Mapping[str, Any]] = None, *,
                     wasi: Optional[Wasi] = None, limits: Optional[Limits] = None) -> ComponentInstance:
@@ -304,10 +317,12 @@ def init_component_module(module: ComponentModule, world: Any, compiled: engine.
 
 
 def _populate(module: ComponentModule, world: Any, compiled: engine.CompiledComponent) -> None:
-    plan = b.build_plan(world, module.__name__)
+    engine_name = "core" if type(compiled).__module__.startswith("wasm_import.runtime") else "component"
+    plan = b.build_plan(world, module.__name__, wasi_in_python=engine_name == "core")
     for name in module.__dict__.get("__wasm_attrs__", ()):
         module.__dict__.pop(name, None)
-    module.__dict__.update(__wasm_plan__=plan, __wasm_compiled__=compiled, __wasm_default__=None)
+    module.__dict__.update(__wasm_plan__=plan, __wasm_compiled__=compiled, __wasm_default__=None,
+                           __wasm_engine__=engine_name)
     module.__dict__.setdefault("__wasm_lock__", threading.RLock())
     module.__dict__.setdefault("__wasm_link__", {})
     attrs: Dict[str, Any] = {}
@@ -352,20 +367,25 @@ def _safe(name: str) -> str:
     return name + "_" if name in b.RESERVED_MODULE_NAMES else name
 
 
-def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None) -> ComponentModule:
+def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None,
+         engine: Optional[str] = None) -> ComponentModule:
     """Load a component from a path or from bytes, as a component module.
 
-    A path is compiled through the same `__pycache__` cache as `import` uses.
+    A path is compiled through the same `__pycache__` cache as `import` uses. `engine`
+    picks the runtime ("core" or "component"; default: $WASM_IMPORT_ENGINE, else the
+    default engine).
     """
     from ._cache import Source, load_component
+    from .runtime import backend, using
 
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        world = decode(data)  # first: it says precisely what is wrong with bad bytes, and fast
-        compiled, path = engine.compile_component(data), None
-    else:
-        path = os.fspath(source)
-        world, compiled = load_component(Source.file(path))
+    with using(engine):
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            world = decode(data)  # first: it says precisely what is wrong with bad bytes, and fast
+            compiled, path = backend().compile_component(data), None
+        else:
+            path = os.fspath(source)
+            world, compiled = load_component(Source.file(path))
     module = ComponentModule(name or (_module_name(path) if path else "component"))
     if path:
         module.__file__ = path

@@ -16,20 +16,39 @@ environment variable, else the default. Importing this package imports neither e
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 from types import ModuleType
-from typing import Optional
+from typing import Iterator, Optional
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_name", "backend"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_name", "backend", "using"]
 
 ENGINES = ("component", "core")
 DEFAULT_ENGINE = "component"
 ENGINE_ENV = "WASM_IMPORT_ENGINE"
 
 
+_chosen: "contextvars.ContextVar[Optional[str]]" = contextvars.ContextVar("wasm_import_engine", default=None)
+
+
+@contextlib.contextmanager
+def using(name: Optional[str]) -> Iterator[None]:
+    """Within the block, `backend()` means engine `name` (None: no change)."""
+    if name is None:
+        yield
+        return
+    token = _chosen.set(engine_name(name))
+    try:
+        yield
+    finally:
+        _chosen.reset(token)
+
+
 def engine_name(requested: Optional[str] = None) -> str:
-    """The engine to use: `requested`, else $WASM_IMPORT_ENGINE, else the default."""
-    name = requested or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
+    """The engine to use: `requested`, else the one `using()` chose, else
+    $WASM_IMPORT_ENGINE, else the default."""
+    name = requested or _chosen.get() or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r} (from {'engine=' if requested else ENGINE_ENV}); "
                          f"choose one of {', '.join(ENGINES)}")
