@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import pytest
 
 import wasm_import
+from tests.test_threads import all_overlap
 from wasm_import import InstancePoisonedError, LimitExceeded, Limits, Trap
 
 PAGE = 65536
@@ -60,14 +61,19 @@ def test_timeout_of_one_instance_leaves_others_running(hostile: Any) -> None:
 
 
 def test_timeouts_in_parallel_threads(hostile: Any) -> None:
+    """Each instance's timeout ends its own spin, while the others spin on: all three
+    spins are under way at one moment (serialized, each would end before the next began)."""
     instances = [hostile.instantiate(limits=Limits(timeout=0.05)) for _ in range(3)]
     errors: List[BaseException] = []
+    intervals: List[Tuple[float, float]] = []
 
     def spin(inst: Any) -> None:
+        start = time.perf_counter()
         try:
             inst.api.spin()
         except BaseException as e:  # noqa: BLE001 - collected for the assertion
             errors.append(e)
+        intervals.append((start, time.perf_counter()))
 
     threads = [threading.Thread(target=spin, args=(inst,)) for inst in instances]
     for t in threads:
@@ -75,6 +81,7 @@ def test_timeouts_in_parallel_threads(hostile: Any) -> None:
     for t in threads:
         t.join(10)
     assert [type(e) for e in errors] == [LimitExceeded] * 3
+    assert all_overlap(intervals), intervals
 
 
 def test_default_instance_takes_limits_from_link(hostile_wasm: Path) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Tuple
 
 import pytest
 
@@ -71,11 +72,27 @@ def test_strings_and_records_from_many_threads(kitchen: Any) -> None:
     assert run_in_threads(work) == [True] * THREADS
 
 
+def all_overlap(intervals: List[Tuple[float, float]]) -> bool:
+    """Whether some moment lies inside every (start, end) interval: all were under way at once."""
+    return max(start for start, _ in intervals) < min(end for _, end in intervals)
+
+
 def test_separate_instances_in_parallel(hostile_wasm: Path) -> None:
+    """Calls into separate instances run at the same time: wasm runs with the GIL released
+    and each instance has its own lock. Were they serialized (by the GIL or a shared lock),
+    one call would end before the next began; here every call is under way at one moment."""
     module = wasm_import.load(hostile_wasm)
     instances = [module.instantiate() for _ in range(THREADS)]
-    assert run_in_threads(lambda i: instances[i].api.count(2_000_000 + i)) == [
-        2_000_000 + i for i in range(THREADS)]
+    n = 10_000_000  # about 30 ms of wasm each
+
+    def work(i: int) -> Tuple[float, float, int]:
+        start = time.perf_counter()
+        result = instances[i].api.count(n + i)
+        return start, time.perf_counter(), result
+
+    runs = run_in_threads(work)
+    assert [result for _, _, result in runs] == [n + i for i in range(THREADS)]
+    assert all_overlap([(start, end) for start, end, _ in runs]), runs
 
 
 def test_import_of_one_component_from_many_threads(clean_imports: None, tmp_path: Path,
