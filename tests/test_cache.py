@@ -9,6 +9,8 @@ import dataclasses
 import importlib.util
 import os
 import pickle
+import shutil
+import subprocess
 import zlib
 import sys
 import time
@@ -220,13 +222,121 @@ def test_dont_write_bytecode_still_reads(writable: None, tmp_path: Path, adder_b
 
 
 def test_unwritable_cache_directory_is_not_an_error(clean_imports: None, tmp_path: Path,
-                                                    adder_bytes: bytes) -> None:
+                                                    adder_bytes: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     put(on_path(tmp_path) / "foo.wasm", adder_bytes)
     put(tmp_path / "__pycache__", b"a file where the directory should be")
+    spy = Spy(monkeypatch)
     import foo
 
     assert foo.add.add(1, 2) == 3
     assert cache_files(tmp_path) == ["__pycache__", "foo.wasm"]
+    # the per-user directory took the file instead, and the next import uses it
+    assert Path(foo.__cached__).is_relative_to(Path(_cache.user_cache_dir()))
+    del sys.modules["foo"]
+    import foo  # noqa: F811
+
+    assert spy.compiles == 1 and Path(foo.__cached__).is_file()
+
+
+def _user_cache_files() -> List[str]:
+    root = Path(_cache.user_cache_dir())
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_dont_write_bytecode_writes_to_the_user_cache(clean_imports: None, tmp_path: Path, adder_bytes: bytes,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """PYTHONDONTWRITEBYTECODE keeps __pycache__ untouched, but a compiled component is
+    too dear to redo in every process: it goes to the per-user cache directory."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    put(on_path(tmp_path) / "foo.wasm", adder_bytes)
+    spy = Spy(monkeypatch)
+    import foo
+
+    relative = os.path.splitdrive(str(tmp_path))[1].lstrip(os.sep)
+    expected = Path(_cache.user_cache_dir()) / relative / f"foo.wasm.{_cache.cache_tag()}.cwasm"
+    assert Path(foo.__cached__) == expected and expected.is_file()
+    assert not (tmp_path / "__pycache__").exists()
+    del sys.modules["foo"]
+    import foo  # noqa: F811
+
+    assert spy.compiles == 1 and len(spy.deserialized) == 1 and foo.add.add(2, 2) == 4
+
+
+def test_cache_dir_variable_puts_every_file_there(clean_imports: None, tmp_path: Path, adder_bytes: bytes,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "chosen"
+    monkeypatch.setenv("WASM_IMPORT_CACHE_DIR", str(root))
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path / "prefix"))  # the variable wins over it
+    put(on_path(tmp_path / "src") / "foo.wasm", adder_bytes)
+    spy = Spy(monkeypatch)
+    import foo
+
+    relative = os.path.splitdrive(str(tmp_path / "src"))[1].lstrip(os.sep)
+    assert Path(foo.__cached__) == root / relative / f"foo.wasm.{_cache.cache_tag()}.cwasm"
+    assert cache_files(tmp_path) == ["foo.wasm", f"foo.wasm.{_cache.cache_tag()}.cwasm"]
+    assert _user_cache_files() == []
+    del sys.modules["foo"]
+    import foo  # noqa: F811
+
+    assert spy.compiles == 1
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "0", "no", "false"])
+def test_cache_off_reads_and_writes_nothing(clean_imports: None, tmp_path: Path, adder_bytes: bytes,
+                                            monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    put(on_path(tmp_path) / "foo.wasm", adder_bytes)
+    import foo  # writes the cache file, so that "off" has one to ignore
+
+    monkeypatch.setenv("WASM_IMPORT_CACHE", value)
+    spy = Spy(monkeypatch)
+    del sys.modules["foo"]
+    import foo  # noqa: F811
+
+    assert foo.__cached__ is None and foo.add.add(1, 1) == 2
+    assert spy.compiles == 1 and spy.deserialized == [] and spy.written == []
+    assert _user_cache_files() == []
+
+
+def _slow_compiles(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every compile takes `seconds` longer, and the notice comes after 0.05 s."""
+    real_compile = _engine.compile_component
+
+    def compile_component(data: bytes, *, where: str = "<bytes>") -> _engine.CompiledComponent:
+        time.sleep(seconds)
+        return real_compile(data, where=where)
+
+    monkeypatch.setattr(_engine, "compile_component", compile_component)
+    monkeypatch.setattr(_cache, "SLOW_COMPILE", 0.05)
+
+
+def test_a_slow_compile_says_so_once(writable: None, tmp_path: Path, adder_bytes: bytes,
+                                     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("WASM_IMPORT_QUIET", raising=False)
+    _slow_compiles(monkeypatch, 0.5)
+    source = put(tmp_path / "foo.wasm", adder_bytes)
+    load(source)
+    where = tmp_path / "__pycache__"
+    size = f"{len(adder_bytes) / 1e6:.1f} MB"
+    assert capsys.readouterr().err == (f"wasm-import: compiling {source} ({size}), once: cached for next time "
+                                       f"in {where} (WASM_IMPORT_QUIET=1 hides this)\n")
+    load(source)  # a hit: nothing to say
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("WASM_IMPORT_CACHE", "off")
+    load(source)
+    assert "once: not cached (WASM_IMPORT_CACHE=off)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("quiet, slow", [("1", 0.5), ("", 0.0)], ids=["quiet", "fast compile"])
+def test_no_notice_when_quiet_or_fast(writable: None, tmp_path: Path, adder_bytes: bytes, quiet: str,
+                                      slow: float, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WASM_IMPORT_QUIET", quiet)
+    _slow_compiles(monkeypatch, slow)
+    if not slow:
+        monkeypatch.setattr(_cache, "SLOW_COMPILE", 1.0)
+    load(put(tmp_path / "foo.wasm", adder_bytes))
+    time.sleep(0.1)  # a notice that was wrongly left pending would come now
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
@@ -363,3 +473,42 @@ def test_segment_crcs_are_the_crcs_of_equal_parts(size: int) -> None:
     step = max(1, -(-size // _cache.SEGMENTS))
     expected = tuple(zlib.crc32(body[i * step:(i + 1) * step]) for i in range(_cache.SEGMENTS))
     assert _cache.segment_crcs(memoryview(body)) == expected
+
+
+# -- in fresh processes, as a container runs them -------------------------------------------------
+
+_TIMED_IMPORT = """
+import sys, time
+sys.path.insert(0, {directory!r})
+import wasm_import
+start = time.perf_counter()
+import kitchen
+print(time.perf_counter() - start)
+"""
+
+
+@pytest.mark.slow
+def test_dont_write_bytecode_second_process_imports_quickly(tmp_path: Path, kitchen_wasm: Path) -> None:
+    """With PYTHONDONTWRITEBYTECODE=1 (as container images set it), the first process
+    compiles an 18 MB componentize-py guest once; a second imports it in <= 100 ms; no
+    __pycache__ appears."""
+    from tests.test_hook import child_env
+
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copyfile(kitchen_wasm, app / "kitchen.wasm")
+    env = child_env(PYTHONDONTWRITEBYTECODE="1", XDG_CACHE_HOME=str(tmp_path / "user-cache"))
+    for name in ("WASM_IMPORT_CACHE_DIR", "WASM_IMPORT_CACHE"):
+        env.pop(name, None)
+    code = _TIMED_IMPORT.format(directory=str(app))
+
+    def run() -> float:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return float(done.stdout.split()[-1])
+
+    cold = run()
+    warm = min(run() for _ in range(3))
+    assert warm <= 0.100, (cold, warm)
+    assert sorted(p.name for p in app.iterdir()) == ["kitchen.wasm"]
+    assert len(list((tmp_path / "user-cache" / "wasm-import").rglob("kitchen.wasm.*.cwasm"))) == 1

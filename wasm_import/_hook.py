@@ -394,6 +394,10 @@ class WasmLoader(importlib.abc.Loader):
         except DecodeError as e:  # also an ImportError: say which import it is
             e.name, e.path = self.name, self.path
             raise
+        # where the cache file is now (the per-user directory if __pycache__ refused it)
+        module.__cached__ = _cache.cache_path_for(self.path)
+        if module.__spec__ is not None:
+            module.__spec__.cached = module.__cached__
         init_component_module(module, world, compiled)
 
     def _source(self) -> "_cache.Source":
