@@ -17,7 +17,12 @@ Three kinds of run, each in fresh subprocesses:
 - the same import with that setup done beforehand: the cost of the component itself;
 - the import plus a first call, which also loads wasmtime-py's Python layer (an import
   does not need it) and instantiates the component. For information: it shows what a
-  process pays before the component's first answer.
+  process pays before the component's first answer;
+- the whole import statement under PYTHONDONTWRITEBYTECODE=1, as container images run
+  it: no `__pycache__`, the cache file goes to the per-user cache directory.
+
+Then it times a failed lookup of a module that exists nowhere, with and without the
+hook's finder.
 
 Prints medians and ratios; the target is a warm import >= 200x faster than a cold one.
 """
@@ -88,9 +93,16 @@ def build_component() -> Path:
     return out
 
 
-def time_import(directory: Path, *, preload_engine: bool, first_call: bool = False) -> float:
-    """Seconds `import bench_comp` (and a first call) takes in a fresh interpreter."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+def time_import(directory: Path, *, preload_engine: bool, first_call: bool = False,
+                dont_write_bytecode: bool = False) -> float:
+    """Seconds `import bench_comp` (and a first call) takes in a fresh interpreter. The
+    cache follows its default rules (no WASM_IMPORT_* settings), with the per-user cache
+    directory inside `directory`."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX") and not k.startswith("WASM_IMPORT_")}
+    env["XDG_CACHE_HOME"] = str(directory / "user-cache")
+    if dont_write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     code = _CHILD.format(directory=str(directory), preload_engine=preload_engine, module=MODULE,
                          first_call=first_call)
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
@@ -100,17 +112,39 @@ def time_import(directory: Path, *, preload_engine: bool, first_call: bool = Fal
 
 def clear_cache(directory: Path) -> None:
     shutil.rmtree(directory / "__pycache__", ignore_errors=True)
+    shutil.rmtree(directory / "user-cache", ignore_errors=True)
 
 
-def measure(directory: Path, runs: int, *, preload_engine: bool, first_call: bool = False) -> tuple[float, float]:
+def measure(directory: Path, runs: int, **options: bool) -> tuple[float, float]:
     """Median cold and warm import times, in seconds."""
     cold, warm = [], []
     for _ in range(runs):
         clear_cache(directory)
-        cold.append(time_import(directory, preload_engine=preload_engine, first_call=first_call))
+        cold.append(time_import(directory, **options))
         for _ in range(3):
-            warm.append(time_import(directory, preload_engine=preload_engine, first_call=first_call))
+            warm.append(time_import(directory, **options))
     return statistics.median(cold), statistics.median(warm)
+
+
+_MISS = """
+import importlib.machinery, sys, timeit
+import wasm_import
+from wasm_import import _hook
+finder, n = _hook.WasmFinder(), 20000
+finder.find_spec("no_such_module")  # lists the directories once
+best = lambda f: min(timeit.repeat(f, number=n, repeat=7)) / n
+print(best(lambda: importlib.machinery.PathFinder.find_spec("no_such_module")),
+      best(lambda: finder.find_spec("no_such_module")))
+"""
+
+
+def report_failed_lookup() -> None:
+    """What the hook adds to an import of a module that exists nowhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WASM_IMPORT_")}
+    out = subprocess.run([sys.executable, "-c", _MISS], env=env, check=True, capture_output=True, text=True)
+    path_finder, hook = (float(x) for x in out.stdout.split())
+    print(f"failed lookup of an unrelated module: importlib's PathFinder {path_finder * 1e6:.1f} us, "
+          f"the hook adds {hook * 1e6:.1f} us")
 
 
 def report(label: str, cold: float, warm: float) -> None:
@@ -133,6 +167,11 @@ def main() -> int:
                                                      first_call=True))
         cached = next((directory / "__pycache__").glob("*.cwasm"))
         print(f"cache file: {cached.name} ({cached.stat().st_size / 1e6:.1f} MB)")
+        report("import, DONTWRITEBYTECODE ", *measure(directory, args.runs, preload_engine=False,
+                                                     dont_write_bytecode=True))
+        assert not (directory / "__pycache__").exists(), "PYTHONDONTWRITEBYTECODE=1 wrote __pycache__"
+        print("  (no __pycache__ written; the cache file went to the per-user cache directory)")
+    report_failed_lookup()
     return 0
 
 
