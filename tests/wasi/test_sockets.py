@@ -46,7 +46,7 @@ class Listener:
         self._thread.start()
 
     def _serve(self) -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # bounded, and long enough for a cold compile of a guest
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
                 conn, peer = self.sock.accept()
@@ -433,11 +433,11 @@ def test_guest_with_grants_talks_tcp_and_udp_and_resolves(netuser: Any, listener
         except OSError:
             pass
 
+    inst = netuser.instantiate(wasi=Wasi(network=[Net("127.0.0.1", listener.port), Net("127.0.0.1", uport, "udp"),
+                                                  Net("localhost")]))
     responder = threading.Thread(target=answer, daemon=True)
-    responder.start()
+    responder.start()  # after the (possibly compiling) instantiation: it waits 5 s at most
     try:
-        inst = netuser.instantiate(wasi=Wasi(network=[Net("127.0.0.1", listener.port), Net("127.0.0.1", uport, "udp"),
-                                                      Net("localhost")]))
         assert inst.tcp_connect("127.0.0.1", listener.port) == "connected"
         assert inst.tcp_exchange("127.0.0.1", listener.port, "hi there") == "echo:hi there"
         assert inst.udp_exchange("127.0.0.1", uport, "yo") == "udp:yo"
