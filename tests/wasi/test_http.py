@@ -262,6 +262,15 @@ def test_a_body_dropped_unfinished_aborts_the_request(types: Any, server: Server
     assert server.requests == []
 
 
+def test_a_body_its_content_length_misstates_is_not_sent(types: Any, server: Server) -> None:
+    t, handler = providers(types, f"127.0.0.1:{server.port}")
+    req, body = request(types, t, "post", server.port, "/", [("Content-Length", b"10")], b"short")
+    t.OutgoingBody.finish(body, None)
+    got = response_of(handler.handle(req, None))
+    assert got.value.value == code(types, "HTTP-request-body-size")(5)
+    assert server.requests == []
+
+
 def test_http_error_code_of_a_body_stream_error(types: Any) -> None:
     from wasm_import.runtime.wasi._io import IoError
 

@@ -627,6 +627,9 @@ class _Exchange:
             if body.aborted:
                 return Err(_code(types, "internal-error", "the request body was dropped before it was finished"))
         data = bytes(body.data) if body is not None else None
+        declared = request.headers().get("content-length")
+        if declared and data is not None and declared[-1].strip() != str(len(data)).encode():
+            return Err(_code(types, "HTTP-request-body-size", len(data)))  # never send a body its header misstates
         method = method_name(request.method())
         conn_cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
         conn = conn_cls(self.host, self.port, timeout=self.options.seconds("connect"))
