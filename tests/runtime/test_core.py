@@ -299,6 +299,9 @@ def test_memory_view_is_exactly_the_memory(traps: CoreModule) -> None:
     assert store.caller(exports["grow"])(2) == (1,)
     assert memory.size() == 3 * PAGE and len(memory.view()) == 3 * PAGE
     assert bytes(memory.view()[PAGE - 4:PAGE]) == b"\x01\x02\x03\x04"
+    with memory.view() as released:
+        released[0] = 9
+    assert memory.view()[0] == 9  # releasing one view leaves later ones usable
     del store, exports
     assert view[PAGE - 1] == 4  # a view keeps its store alive
 
@@ -342,3 +345,156 @@ def test_trap_in_start_function() -> None:
     assert store.poisoned is not None
     with pytest.raises(InstancePoisonedError):
         store.instantiate(module(ADDER), [])
+
+
+# -- limits -----------------------------------------------------------------------------------------
+
+def test_fuel_is_per_call(traps: CoreModule) -> None:
+    store = Store(Limits(fuel=10_000))
+    exports = store.instantiate(traps, []).exports
+    count = store.caller(exports["count"])
+    for _ in range(3):  # each call gets the whole budget again
+        assert count(1000) == (1000,)
+    with pytest.raises(LimitExceeded) as info:
+        count(1_000_000)
+    assert info.value.limit == "fuel" and isinstance(info.value, Trap)
+    assert str(info.value).startswith("the call used up its fuel of 10000 units (wasm trap: all fuel consumed")
+    assert "wasm backtrace:" in info.value.trace
+    with pytest.raises(InstancePoisonedError):
+        count(1)
+
+
+def test_unlimited_store_has_fuel_enough(traps: CoreModule) -> None:
+    store = Store()
+    assert store.caller(store.instantiate(traps, []).exports["count"])(5_000_000) == (5_000_000,)
+
+
+def test_timeout_stops_an_endless_loop(traps: CoreModule) -> None:
+    store = Store(Limits(timeout=0.1))
+    exports = store.instantiate(traps, []).exports
+    count, spin = store.caller(exports["count"]), store.caller(exports["spin"])
+    start = time.monotonic()
+    while time.monotonic() - start < 0.3:  # calls that together run far past one timeout
+        assert count(10_000) == (10_000,)
+    start = time.monotonic()
+    with pytest.raises(LimitExceeded) as info:
+        spin()
+    elapsed = time.monotonic() - start
+    assert info.value.limit == "timeout" and 0.1 <= elapsed < 0.5
+    assert info.value.message == "the call ran longer than its timeout of 0.1 s (wasm trap: interrupt)"
+    assert "wasm backtrace:" in info.value.trace
+    with pytest.raises(InstancePoisonedError):
+        count(1)
+
+
+def test_timeout_is_on_time_with_busy_python_threads(traps: CoreModule) -> None:
+    stop = threading.Event()
+
+    def busy() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    workers = [threading.Thread(target=busy, daemon=True) for _ in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        store = Store(Limits(timeout=1.0))
+        spin = store.caller(store.instantiate(traps, []).exports["spin"])
+        start = time.monotonic()
+        with pytest.raises(LimitExceeded):
+            spin()
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert 1.0 <= elapsed < 1.05
+
+
+def test_memory_cap(traps: CoreModule) -> None:
+    store = Store(Limits(memory=3 * PAGE))
+    exports = store.instantiate(traps, []).exports
+    grow = store.caller(exports["grow"])
+    assert grow(1) == (1,)
+    assert grow(2) == (0xFFFFFFFF,)  # 4 pages would exceed 3: memory.grow fails in the guest
+    assert grow(1) == (2,) and store.memory(exports["memory"]).size() == 3 * PAGE
+    with pytest.raises(LimitExceeded) as info:
+        store.caller(exports["grow-or-trap"])(1)  # the guest traps after a refused growth
+    assert info.value.limit == "memory"
+    assert info.value.message == ("the instance needs more memory than its limit of 196608 bytes "
+                                  "(wasm trap: wasm `unreachable` instruction executed)")
+    with pytest.raises(LimitExceeded, match="limit of 65535 bytes") as info:
+        Store(Limits(memory=PAGE - 1)).instantiate(traps, [])
+    assert info.value.limit == "memory"
+
+
+def test_trap_far_below_the_memory_cap_is_a_plain_trap(traps: CoreModule) -> None:
+    store = Store(Limits(memory=64 * PAGE))
+    with pytest.raises(Trap) as info:
+        store.caller(store.instantiate(traps, []).exports["boom"])()
+    assert type(info.value) is Trap
+
+
+# -- threads and Ctrl-C -----------------------------------------------------------------------------
+
+def test_stores_run_in_parallel_threads(traps: CoreModule) -> None:
+    """Two stores in two threads are in wasm at the same time (ctypes lets go of the GIL),
+    and Python code runs meanwhile."""
+    spans: List[tuple] = []
+
+    def run() -> None:
+        store = Store()
+        count = store.caller(store.instantiate(traps, []).exports["count"])
+        start = time.monotonic()
+        assert count(100_000_000) == (100_000_000,)
+        spans.append((start, time.monotonic()))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    ticks = 0
+    while any(t.is_alive() for t in threads):
+        ticks += 1
+        time.sleep(0.001)
+    assert len(spans) == 2
+    (a_start, a_end), (b_start, b_end) = spans
+    assert a_start < b_end and b_start < a_end  # the two calls overlapped
+    assert ticks > 10
+
+
+SIGINT_SCRIPT = """
+import os, signal, sys, threading, time, wasmtime
+from wasm_import._limits import Limits
+from wasm_import.runtime._wasmtime import CoreModule, Store
+m = CoreModule.compile(wasmtime.wat2wasm('(module (func (export "spin") (loop br 0)))'))
+limits = Limits(timeout=30.0) if sys.argv[1] == "timed" else Limits()
+store = Store(limits)
+spin = store.caller(store.instantiate(m, []).exports["spin"])
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+start = time.monotonic()
+try:
+    spin()
+except KeyboardInterrupt:
+    print("interrupted after %.3f" % (time.monotonic() - start - 0.3))
+print("poisoned:", store.poisoned)
+# the interpreter is healthy: a new store runs, and Ctrl-C outside wasm works as always
+store = Store(limits)
+spin = store.caller(store.instantiate(m, []).exports["spin"])
+threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("sleep interrupted")
+"""
+
+
+@pytest.mark.parametrize("mode", ["untimed", "timed"])
+def test_sigint_stops_an_endless_loop(mode: str) -> None:
+    out = subprocess.run([sys.executable, "-c", SIGINT_SCRIPT, mode], capture_output=True, text=True,
+                         timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("interrupted after "), out.stdout
+    assert float(lines[0].split()[-1]) < 1.0
+    assert lines[1:] == ["poisoned: interrupted by KeyboardInterrupt", "sleep interrupted"]

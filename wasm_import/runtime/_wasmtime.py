@@ -24,27 +24,36 @@ its store (a store runs one thing at a time, so this is per call: the innermost 
 sees the resulting trap takes it) and re-raised unchanged by that call; when that call was
 itself made from a host callback, the exception travels on outwards the same way.
 
-Limits (per outermost call): fuel is set before the call; a timeout is measured in
-elapsed time by the epoch-deadline callback, which wasmtime runs when the engine's epoch
-passes the store's deadline. A daemon thread advances the epoch every `TICK`; because the
-callback compares the clock, a tick that is late (the ticker needs the GIL, other threads
-may be busy) delays the check but never stretches the timeout. The memory cap is
-wasmtime's store limiter: growth past it makes `memory.grow` return -1, and a trap that
-follows while a memory of the store is within one page (or 1/16) of the cap is reported as
-`LimitExceeded(limit="memory")`.
+Limits (per outermost call): fuel is set before the call. A timeout is an epoch deadline
+that wasmtime enforces by itself: the engine's epoch advances every `TICK` (on Linux by
+POSIX timers calling `wasmtime_engine_increment_epoch` directly, so no Python and no GIL
+is involved; elsewhere by a daemon thread), and a timed store's deadline callback is a C
+function (`wasmtime_context_get_data`) that hands back the store's ready error. So the
+guest stops within a tick of its deadline however busy Python's threads are; Python
+raises `LimitExceeded` as soon as the calling thread has the GIL back. The short C calls
+keep the GIL (PYFUNCTYPE) so that turning a trap into an exception does not wait for
+the GIL again and again. The memory cap is wasmtime's store limiter: growth past it
+makes `memory.grow` return -1, and a trap that follows while a memory of the store is
+within one page (or 1/16) of the cap is reported as `LimitExceeded(limit="memory")`
+(wasmtime does not say that growth was refused; this is the heuristic).
 
-Ctrl-C: the epoch-deadline callback also runs every `_INTERRUPT_EVERY` seconds while the
-main thread is in wasm. Running Python code there lets the interpreter run its SIGINT
-handler; our handler (installed when the first store is made on the main thread, chaining
-to the previous one) notices when the signal lands at the entry of one of our callbacks
-and defers it to the callback body, where the previous handler runs, the
-`KeyboardInterrupt` it raises becomes a trap, and the outermost call re-raises it. So the
-guest stops within about 50 ms and the interpreter stays healthy.
+Ctrl-C: an untimed store's deadline callback is Python and runs every `_INTERRUPT_EVERY`
+seconds while the main thread is in wasm. Running Python code there lets the interpreter
+run its SIGINT handler; our handler (installed when the first store is made on the main
+thread, chaining to the previous one) defers a signal that lands at the entry of one of
+our callbacks (an exception raised there would escape ctypes) to the callback body,
+where the previous handler runs, the `KeyboardInterrupt` it raises becomes a trap, and
+the call re-raises it: the guest stops within about 50 ms. During a timed call (C
+callback) a watcher thread reading `signal.set_wakeup_fd` (when nobody else uses it)
+advances the epoch to that call's deadline on SIGINT, so the guest stops and Python's
+handler raises as the call returns. Either way the store is poisoned and the
+interpreter stays healthy.
 
 Beyond RUNTIME.md's contract this module provides: `engine_fingerprint()`, the types
 `FuncType`, `MemoryType`, `TableType`, `GlobalType`, `ImportDesc`, `ExportDesc`;
 `CoreModule.deserialize_file(path)`; `Store.limits`; `Store.global_get(extern)` and
-`Store.global_set(extern, value)`; `Memory.grow(pages)`; `CoreInstance.module`.
+`Store.global_set(extern, value)`; `Memory.grow(pages)`; `CoreInstance.module`; the
+callable from `Store.caller` has `.extern`. Argument errors of a call are TypeError.
 
 Stack: wasmtime lets wasm use up to 512 KiB of native stack (`MAX_WASM_STACK`); a thread
 whose native stack is smaller (see `threading.stack_size`) can crash on deep guest
@@ -60,11 +69,12 @@ import itertools
 import os
 import signal
 import struct
+import sys
 import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import _engine_lib
 from .._engine_lib import WasmtimeError, c_function
@@ -87,6 +97,8 @@ _NO_FUEL_LIMIT = 1 << 62
 _INTERRUPT_EVERY = 0.05  # seconds between deadline callbacks while the main thread runs wasm
 _OTHER_THREAD_EVERY = 1.0  # ... while another thread does (they need the GIL; keep it rare)
 _PAGE = 65536
+_FAR = 1 << 62  # an epoch deadline that is never reached
+_TIMEOUT_TEXT = "wasm trap: interrupt (the call ran past its timeout)"
 
 # -- the C library ------------------------------------------------------------------------------
 
@@ -139,25 +151,31 @@ _EXTERN_KINDS = {_EXTERN_FUNC: "func", _EXTERN_GLOBAL: "global", _EXTERN_TABLE: 
 _TYPE_KINDS = ("func", "global", "table", "memory", "tag")  # wasm_externkind_t order
 _VALKINDS = {0: "i32", 1: "i64", 2: "f32", 3: "f64", 4: "v128", 128: "externref", 129: "funcref"}
 _VALKIND_CODES = {"i32": 0, "i64": 1, "f32": 2, "f64": 3}
-_TRAP_INTERRUPT, _TRAP_OUT_OF_FUEL = 10, 11
+_TRAP_OUT_OF_FUEL = 11  # wasmtime_trap_code_t
 
 
 class _C:
-    """wasmtime's C functions, declared once on plain addresses (ints in, ints out)."""
+    """wasmtime's C functions, declared once on plain addresses (ints in, ints out).
+
+    Those that run wasm or compile (`g`) let go of the GIL, so other threads run
+    meanwhile. The rest (`f`) are short and keep it: a thread that lets go of the GIL
+    must win it back, which takes tens of ms while other threads are busy, and a trap
+    or a memory view would pay that several times over."""
 
     def __init__(self) -> None:
-        f = c_function
+        f = _py_function
+        g = c_function
         self.config_new = f("wasm_config_new", _P)
         self.config_bool = {name: f(f"wasmtime_config_{name}_set", None, _P, ctypes.c_bool)
                             for name, _ in _ENGINE_SETTINGS}
         self.config_max_wasm_stack = f("wasmtime_config_max_wasm_stack_set", None, _P, _SIZE)
-        self.engine_new = f("wasm_engine_new_with_config", _P, _P)
+        self.engine_new = g("wasm_engine_new_with_config", _P, _P)
         self.increment_epoch = f("wasmtime_engine_increment_epoch", None, _P)
-        self.module_new = f("wasmtime_module_new", _P, _P, _P, _SIZE, _P)
-        self.module_delete = f("wasmtime_module_delete", None, _P)
-        self.module_serialize = f("wasmtime_module_serialize", _P, _P, _P)
-        self.module_deserialize = f("wasmtime_module_deserialize", _P, _P, _P, _SIZE, _P)
-        self.module_deserialize_file = f("wasmtime_module_deserialize_file", _P, _P, ctypes.c_char_p, _P)
+        self.module_new = g("wasmtime_module_new", _P, _P, _P, _SIZE, _P)
+        self.module_delete = g("wasmtime_module_delete", None, _P)
+        self.module_serialize = g("wasmtime_module_serialize", _P, _P, _P)
+        self.module_deserialize = g("wasmtime_module_deserialize", _P, _P, _P, _SIZE, _P)
+        self.module_deserialize_file = g("wasmtime_module_deserialize_file", _P, _P, ctypes.c_char_p, _P)
         self.module_imports = f("wasmtime_module_imports", None, _P, _P)
         self.module_exports = f("wasmtime_module_exports", None, _P, _P)
         self.importtype_vec_delete = f("wasm_importtype_vec_delete", None, _P)
@@ -189,7 +207,7 @@ class _C:
         self.memorytype_is64 = f("wasmtime_memorytype_is64", ctypes.c_bool, _P)
         self.memorytype_isshared = f("wasmtime_memorytype_isshared", ctypes.c_bool, _P)
         self.store_new = f("wasmtime_store_new", _P, _P, _P, _P)
-        self.store_delete = f("wasmtime_store_delete", None, _P)
+        self.store_delete = g("wasmtime_store_delete", None, _P)
         self.store_context = f("wasmtime_store_context", _P, _P)
         self.store_limiter = f("wasmtime_store_limiter", None, _P, ctypes.c_int64, ctypes.c_int64,
                                ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
@@ -197,13 +215,13 @@ class _C:
         self.set_epoch_deadline = f("wasmtime_context_set_epoch_deadline", None, _P, _U64)
         self.set_fuel = f("wasmtime_context_set_fuel", _P, _P, _U64)
         self.get_fuel = f("wasmtime_context_get_fuel", _P, _P, _P)
-        self.instance_new = f("wasmtime_instance_new", _P, _P, _P, _P, _SIZE, _P, _P)
-        self.instance_export_nth = f("wasmtime_instance_export_nth", ctypes.c_bool, _P, _P, _SIZE, _P, _P, _P)
+        self.instance_new = g("wasmtime_instance_new", _P, _P, _P, _P, _SIZE, _P, _P)
+        self.instance_export_get = f("wasmtime_instance_export_get", ctypes.c_bool, _P, _P, _P, _SIZE, _P)
         self.func_new_unchecked = f("wasmtime_func_new_unchecked", None, _P, _P, _P, _P, _P, _P)
-        self.func_call_unchecked = f("wasmtime_func_call_unchecked", _P, _P, _P, _P, _SIZE, _P)
+        self.func_call_unchecked = g("wasmtime_func_call_unchecked", _P, _P, _P, _P, _SIZE, _P)
         self.memory_data = f("wasmtime_memory_data", _P, _P, _P)
         self.memory_data_size = f("wasmtime_memory_data_size", _SIZE, _P, _P)
-        self.memory_grow = f("wasmtime_memory_grow", _P, _P, _P, _U64, _P)
+        self.memory_grow = g("wasmtime_memory_grow", _P, _P, _P, _U64, _P)
         self.global_get = f("wasmtime_global_get", None, _P, _P, _P)
         self.global_set = f("wasmtime_global_set", _P, _P, _P, _P)
         self.trap_new = f("wasmtime_trap_new", _P, ctypes.c_char_p, _SIZE)
@@ -211,9 +229,16 @@ class _C:
         self.trap_message = f("wasm_trap_message", None, _P, _P)
         self.trap_delete = f("wasm_trap_delete", None, _P)
         self.error_new = f("wasmtime_error_new", _P, ctypes.c_char_p)
+        self.context_set_data = f("wasmtime_context_set_data", None, _P, _P)
         self.error_message = f("wasmtime_error_message", None, _P, _P)
         self.error_delete = f("wasmtime_error_delete", None, _P)
         self.byte_vec_delete = f("wasm_byte_vec_delete", None, _P)
+
+
+def _py_function(name: str, restype: Any, *argtypes: Any) -> Any:
+    """Like `c_function`, but the call keeps the GIL (PYFUNCTYPE): for short C functions."""
+    address = ctypes.cast(getattr(_engine_lib._lib(), name), _P).value
+    return ctypes.PYFUNCTYPE(restype, *argtypes)(address)
 
 
 @functools.lru_cache(maxsize=None)
@@ -492,16 +517,52 @@ class CoreInstance:
 
     __slots__ = ("exports", "module")
 
-    def __init__(self, module: CoreModule, exports: Dict[str, Extern]) -> None:
+    def __init__(self, module: CoreModule, exports: Mapping[str, Extern]) -> None:
         self.module = module
         self.exports = exports
 
 
+class _Exports(Mapping[str, Extern]):
+    """A core instance's exports, each fetched from wasmtime by name when first asked for.
+
+    Not all up front: `wasmtime_instance_export_nth(i)` walks the exports from the first
+    one every time, so listing a module's n exports costs n²/2 (a componentize-py guest's
+    libpython has ~1,900 exports: 0.45 s per instantiation), and a component uses few of
+    a module's exports anyway."""
+
+    __slots__ = ("_store", "_descs", "_instance", "_found")
+
+    def __init__(self, store: "Store", module: CoreModule, instance: "_InstanceStruct") -> None:
+        self._store = store
+        self._descs = {d.name: d for d in module.exports}
+        self._instance = instance
+        self._found: Dict[str, Extern] = {}
+
+    def __getitem__(self, name: str) -> Extern:
+        found = self._found.get(name)
+        if found is None:
+            desc = self._descs[name]  # KeyError for a name the module does not export
+            raw = _ExternStruct()
+            encoded = name.encode()
+            if not _c().instance_export_get(self._store._ctx, ctypes.addressof(self._instance), encoded,
+                                            len(encoded), ctypes.addressof(raw)):
+                raise RuntimeError(f"wasmtime lost export {name!r} of a core instance")
+            found = self._found[name] = Extern(self._store, desc.kind, desc.type, raw)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._descs)
+
+    def __len__(self) -> int:
+        return len(self._descs)
+
+
 class Memory:
     """A linear memory of a store. Views are taken afresh: the memory may grow (and, in
-    principle, move) during any call into wasm."""
+    principle, move) during any call into wasm. Growth is the only thing that can move
+    it, so a view of the same size as the last one is a new slice of the last one."""
 
-    __slots__ = ("_store", "_extern", "_address", "_data", "_size")
+    __slots__ = ("_store", "_extern", "_address", "_data", "_size", "_last_size", "_last_view")
 
     def __init__(self, store: "Store", extern: Extern) -> None:
         if extern.kind != "memory" or extern._raw.kind != _EXTERN_MEMORY:
@@ -512,6 +573,8 @@ class Memory:
         c = _c()
         self._data = c.memory_data
         self._size = c.memory_data_size
+        self._last_size = -1
+        self._last_view = memoryview(b"")
 
     def size(self) -> int:
         """The current size in bytes."""
@@ -519,14 +582,18 @@ class Memory:
 
     def view(self) -> memoryview:
         """A writable memoryview (format 'B') of exactly the current memory: every index
-        and slice is bounds-checked by Python. It keeps the store alive."""
-        ctx = self._store._ctx
-        size = self._size(ctx, self._address)
-        if not size:
-            return memoryview(b"").cast("B")
-        array = (ctypes.c_ubyte * size).from_address(self._data(ctx, self._address))
-        array._owner = self._store  # the store (and so the memory) outlives the view
-        return memoryview(array).cast("B")
+        and slice is bounds-checked by Python. It keeps the store alive; releasing it
+        releases only this view."""
+        size = self._size(self._store._ctx, self._address)
+        if size != self._last_size:
+            if size:
+                array = (ctypes.c_ubyte * size).from_address(self._data(self._store._ctx, self._address))
+                array._owner = self._store  # the store (and so the memory) outlives the view
+                self._last_view = memoryview(array).cast("B")
+            else:
+                self._last_view = memoryview(b"").cast("B")
+            self._last_size = size
+        return self._last_view[:]
 
     def grow(self, pages: int) -> int:
         """Grow by `pages` (64 KiB each); the previous size in pages. Refusal (the cap,
@@ -567,18 +634,25 @@ class Store:
         self._depth = 0
         self._memories: List[Extern] = []
         self._keep: List[Any] = []
-        self._ptr = c.store_new(engine, None, None)
+        # The store's data is always a fresh, unused `wasmtime_error_t *` (freed with the
+        # store): a timed store's deadline callback returns it (see `_enter`).
+        self._ptr = c.store_new(engine, _new_error(_TIMEOUT_TEXT), _error_delete_address())
         self._ctx = c.store_context(self._ptr)
         _stores[self._serial] = weakref.ref(self)
         finalizer = weakref.finalize(self, _delete_store, self._ptr, self._serial)
         finalizer.atexit = False  # daemon threads may still be in wasm at exit; the OS reclaims
         _check(c.set_fuel(self._ctx, _NO_FUEL_LIMIT))
-        c.store_epoch_deadline_callback(self._ptr, _deadline_callback_address(), self._serial, None)
-        c.set_epoch_deadline(self._ctx, _ticks(_INTERRUPT_EVERY))
+        if limits.timeout is None:
+            c.store_epoch_deadline_callback(self._ptr, _deadline_callback_address(), self._serial, None)
+        else:
+            c.store_epoch_deadline_callback(self._ptr, _native_timeout_address(), None, None)
+        c.set_epoch_deadline(self._ctx, _ticks(_INTERRUPT_EVERY) if limits.timeout is None else _FAR)
         if limits.memory is not None:
             c.store_limiter(self._ptr, limits.memory, -1, -1, -1, -1)
         _ticker.start()
         _install_sigint_handler()
+        if limits.timeout is not None:
+            _sigint_watcher.start()
 
     # -- instances ----------------------------------------------------------------------
 
@@ -620,19 +694,11 @@ class Store:
                 raise LinkError(f"wasmtime could not instantiate the core module: {text}")
             self._fail(error or 0, trap.value or 0)
         self._keep.append(module)
-        exports: Dict[str, Extern] = {}
-        name_ptr = _P()
-        name_len = _SIZE()
-        for i, desc in enumerate(module.exports):
-            raw = _ExternStruct()
-            if not c.instance_export_nth(self._ctx, ctypes.addressof(out), i, ctypes.addressof(name_ptr),
-                                         ctypes.addressof(name_len), ctypes.addressof(raw)):
-                raise RuntimeError(f"wasmtime lost export {i} ({desc.name!r}) of a new instance")
-            extern = Extern(self, desc.kind, desc.type, raw)
-            if desc.kind == "memory":
-                self._memories.append(extern)
-            exports[desc.name] = extern
-        return CoreInstance(module, exports)
+        instance = CoreInstance(module, _Exports(self, module, out))
+        for desc in module.exports:
+            if desc.kind == "memory":  # the memory cap looks at every memory of the store
+                self._memories.append(instance.exports[desc.name])
+        return instance
 
     # -- host functions -----------------------------------------------------------------
 
@@ -696,7 +762,11 @@ class Store:
                 pack_into(buf, 0, *args)
             except struct.error:
                 raise bad_args(args) from None
-            error = raw_call(ctx, func_address, buf_address, slots, trap_address)
+            try:
+                error = raw_call(ctx, func_address, buf_address, slots, trap_address)
+            except BaseException:  # a signal handler raised (Ctrl-C) as the call returned
+                store._interrupted(trap)
+                raise
             if error or trap.value:
                 trap_value, trap.value = trap.value, None
                 store._fail(error or 0, trap_value or 0)
@@ -756,16 +826,38 @@ class Store:
         if limits.fuel is not None:
             _check(c.set_fuel(self._ctx, limits.fuel))
         if limits.timeout is not None:
+            # wasmtime traps by itself when the epoch reaches the deadline: the callback
+            # of a timed store is `wasmtime_context_get_data`, which hands back the store's
+            # ready error, so no Python (and no GIL) is involved at the deadline
             self._timed_out = False
             self._deadline = time.monotonic() + limits.timeout
-            c.set_epoch_deadline(self._ctx, _ticks(min(limits.timeout, _INTERRUPT_EVERY)))
+            c.set_epoch_deadline(self._ctx, _ticks(limits.timeout) + 1)
+            if threading.get_ident() == _MAIN_THREAD:
+                _main_timed[:] = [self]  # for Ctrl-C, see `_SigintWatcher`
 
     def _leave(self) -> None:
         self._depth -= 1
         if not self._depth:
-            self._deadline = None
+            if self._deadline is not None:
+                self._deadline = None
+                _c().set_epoch_deadline(self._ctx, _FAR)
+                if _main_timed and _main_timed[0] is self:
+                    _main_timed.clear()
             if self.limits.fuel is not None:
                 _check(_c().set_fuel(self._ctx, _NO_FUEL_LIMIT))
+
+    def _interrupted(self, trap: _P) -> None:
+        """A call into wasm was cut short by an exception raised as it returned (a
+        KeyboardInterrupt): whatever it left is released and the store poisoned."""
+        c = _c()
+        if trap.value:
+            c.trap_delete(trap.value)
+            trap.value = None
+        if self.limits.timeout is not None:
+            # the deadline callback may have used up the store's error: never free it twice
+            c.context_set_data(self._ctx, _new_error(_TIMEOUT_TEXT))
+        self._pending = None
+        self.poisoned = "interrupted by KeyboardInterrupt"
 
     def _fail(self, error: int, trap: int) -> None:
         """A call failed with `error` (a `wasmtime_error_t *`) or `trap` (a
@@ -783,6 +875,9 @@ class Store:
             c.trap_delete(trap)
         if error:
             text = _take_error(error)
+            if self.limits.timeout is not None and text.rstrip().endswith(_TIMEOUT_TEXT):
+                self._timed_out = True  # the store's error was used up: give it a fresh one
+                c.context_set_data(self._ctx, _new_error(_TIMEOUT_TEXT))
         pending, self._pending = self._pending, None
         if pending is not None:
             self.poisoned = (f"interrupted by {type(pending).__name__}" if isinstance(pending, KeyboardInterrupt)
@@ -840,7 +935,7 @@ def _trap_from(text: str, code: int, store: Store) -> Trap:
     reason, trace = _engine_lib.split_trap_text(text)
     limits = store.limits
     limit = None
-    if store._timed_out or (code == _TRAP_INTERRUPT and limits.timeout is not None):
+    if store._timed_out:
         limit, reason = "timeout", "wasm trap: interrupt"
     elif code == _TRAP_OUT_OF_FUEL and limits.fuel is not None:
         limit = "fuel"
@@ -941,23 +1036,16 @@ def _new_error(message: str) -> int:
 
 
 def _deadline_py(context: Optional[int], env: Optional[int], delta: Optional[int], kind: Optional[int]) -> Optional[int]:
-    """The epoch-deadline callback: fail a call past its timeout, let a pending SIGINT be
-    handled, and set the next deadline (`*delta`, in ticks)."""
+    """The epoch-deadline callback of an untimed store: runs every `_INTERRUPT_EVERY`
+    seconds while the main thread is in wasm, so a pending SIGINT is handled (and its
+    KeyboardInterrupt becomes a trap); sets the next deadline (`*delta`, in ticks)."""
     store = None
     try:
         ref = _stores.get(env or 0)
         store = ref() if ref is not None else None
         every = _INTERRUPT_EVERY if threading.get_ident() == _MAIN_THREAD else _OTHER_THREAD_EVERY
-        if store is not None:
-            if _deferred_signal:
-                _run_deferred_signal()
-            deadline = store._deadline
-            if deadline is not None:
-                now = time.monotonic()
-                if now >= deadline:
-                    store._timed_out = True
-                    return _new_error("wasm trap: interrupt")
-                every = min(every, deadline - now)
+        if store is not None and _deferred_signal:
+            _run_deferred_signal()
         _U64.from_address(delta).value = max(1, int(-(-every // TICK)))
         return None
     except BaseException as e:  # a KeyboardInterrupt from the SIGINT handler, re-raised by the call
@@ -974,41 +1062,125 @@ def _deadline_callback_address() -> int:
     return ctypes.cast(_deadline_callback, _P).value or 0
 
 
+@functools.lru_cache(maxsize=None)
+def _native_timeout_address() -> int:
+    """The deadline callback of a timed store: `wasmtime_context_get_data(context)`, called
+    as `callback(context, data, &delta, &kind)`, returns the store's data, a ready
+    `wasmtime_error_t *`: wasmtime fails the call with it. C all the way, no GIL."""
+    return ctypes.cast(_engine_lib._lib().wasmtime_context_get_data, _P).value or 0
+
+
+@functools.lru_cache(maxsize=None)
+def _error_delete_address() -> int:
+    return ctypes.cast(_engine_lib._lib().wasmtime_error_delete, _P).value or 0
+
+
 _MAIN_THREAD = threading.main_thread().ident
 
 
 class _Ticker:
-    """Advances the engine's epoch every TICK seconds, from a daemon thread started with
-    the first store. `increment_epoch` is called through a PYFUNCTYPE prototype (it keeps
-    the GIL: it is one atomic add) so each tick needs the GIL once, after its sleep."""
+    """Advances the engine's epoch every TICK seconds, from the first store on.
+
+    On Linux a POSIX timer does it (`timer_create` with SIGEV_THREAD calling
+    `wasmtime_engine_increment_epoch(engine)` directly): no Python, no GIL, so ticks
+    stay on time however busy Python's threads are, and a timeout is exact to a tick.
+    Elsewhere a daemon thread does it; `increment_epoch` is then called through a
+    PYFUNCTYPE prototype (one atomic add, it keeps the GIL) so a tick needs the GIL only
+    once, after its sleep, but ticks are late when other threads hold the GIL."""
 
     def __init__(self) -> None:
-        self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
+        self._running = False
+        self._keep: Any = None
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        if self._running:
             return
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._thread = threading.Thread(target=self._run, name="wasm-import epoch ticker", daemon=True)
-            self._thread.start()
+            if not self._running:
+                self._keep = self._native() or self._thread()
+                self._running = True
 
     @staticmethod
-    def _run() -> None:
-        address = ctypes.cast(_engine_lib._lib().wasmtime_engine_increment_epoch, _P).value
-        increment = ctypes.PYFUNCTYPE(None, _P)(address)
+    def _increment_address() -> int:
+        return ctypes.cast(_engine_lib._lib().wasmtime_engine_increment_epoch, _P).value or 0
+
+    def _native(self) -> Any:
+        if not sys.platform.startswith("linux"):
+            return None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if not hasattr(libc, "timer_create"):
+                libc = ctypes.CDLL("librt.so.1", use_errno=True)
+            create, settime = libc.timer_create, libc.timer_settime
+        except (OSError, AttributeError):
+            return None
+        # Several timers, staggered: a timer whose notification is still pending when it
+        # expires again merges the two (one tick lost), and the notification thread may
+        # wait for a CPU when the machine is busy. With period _TIMERS * TICK, a delay
+        # shorter than that costs no tick, so the epoch does not fall behind the clock.
+        event = _SigEvent(value=_engine(), notify=_SIGEV_THREAD, function=self._increment_address())
+        timers = []
+        period = int(TICK * 1e9) * _TIMERS
+        for i in range(_TIMERS):
+            timer = _P()
+            if create(_CLOCK_MONOTONIC, ctypes.byref(event), ctypes.byref(timer)) != 0:
+                break
+            first = int(TICK * 1e9) * (i + 1)
+            spec = _ITimerSpec(_TimeSpec(period // 10**9, period % 10**9), _TimeSpec(first // 10**9, first % 10**9))
+            if settime(timer, 0, ctypes.byref(spec), None) != 0:
+                break
+            timers.append(timer)
+        if len(timers) < _TIMERS:
+            delete = libc.timer_delete
+            delete.argtypes = [_P]
+            for timer in timers:
+                delete(timer)
+            return None
+        return (event, timers)
+
+    def _thread(self) -> Any:
+        thread = threading.Thread(target=self._run, name="wasm-import epoch ticker", daemon=True)
+        thread.start()
+        return thread
+
+    @classmethod
+    def _run(cls) -> None:
+        increment = ctypes.PYFUNCTYPE(None, _P)(cls._increment_address())
         engine = _engine()
         sleep = time.sleep
         while True:
             sleep(TICK)
             increment(engine)
 
+    def after_fork(self) -> None:
+        """Timers and threads do not survive fork(): the child starts its own."""
+        self._running = False
+        self._lock = threading.Lock()
+        self._keep = None
 
+
+class _SigEvent(ctypes.Structure):
+    """Linux `struct sigevent` (64 bytes) with the SIGEV_THREAD members."""
+
+    _fields_ = [("value", _P), ("signo", ctypes.c_int), ("notify", ctypes.c_int), ("function", _P),
+                ("attribute", _P), ("_pad", ctypes.c_byte * 32)]
+
+
+class _TimeSpec(ctypes.Structure):
+    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+
+
+class _ITimerSpec(ctypes.Structure):
+    _fields_ = [("interval", _TimeSpec), ("value", _TimeSpec)]
+
+
+_SIGEV_THREAD = 2
+_TIMERS = 10
+_CLOCK_MONOTONIC = 1
 _ticker = _Ticker()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: setattr(_ticker, "_thread", None))
+    os.register_at_fork(after_in_child=_ticker.after_fork)
 
 
 # SIGINT: see the module docstring. The handler is ours only while it is installed; if
@@ -1061,3 +1233,59 @@ def _install_sigint_handler() -> None:
         _handler_installed[0] = True
     except (ValueError, OSError):  # not the main interpreter, or no signals here
         _handler_installed[0] = True
+
+
+# A timed store's deadline callback is C (see `_native_timeout_address`), so a SIGINT that
+# arrives while the main thread runs a timed call cannot be seen by Python until the call
+# ends. When nobody else uses `signal.set_wakeup_fd`, a watcher thread reads it and, on
+# SIGINT (and only if SIGINT would raise KeyboardInterrupt), advances the epoch to that
+# call's deadline: wasmtime stops the guest, and Python's handler raises as the call
+# returns. Timed calls in other threads may stop early too then (their deadline passes).
+_main_timed: List[Store] = []
+
+
+class _SigintWatcher:
+    def __init__(self) -> None:
+        self._started = False
+
+    def start(self) -> None:
+        if self._started or threading.get_ident() != _MAIN_THREAD:
+            return
+        self._started = True
+        try:
+            read_fd, write_fd = os.pipe()
+            os.set_blocking(write_fd, False)
+            previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        except (ValueError, OSError, AttributeError):
+            return
+        if previous != -1:  # someone else's (asyncio...): leave it to them
+            signal.set_wakeup_fd(previous)
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        threading.Thread(target=self._run, args=(read_fd,), name="wasm-import SIGINT watcher",
+                         daemon=True).start()
+
+    @staticmethod
+    def _run(read_fd: int) -> None:
+        increment = ctypes.PYFUNCTYPE(None, _P)(_Ticker._increment_address())
+        engine = _engine()
+        while True:
+            try:
+                data = os.read(read_fd, 64)
+            except OSError:
+                return
+            if int(signal.SIGINT) not in data or not _main_timed:
+                continue
+            previous = _previous_handler[0] if _previous_handler else None
+            if signal.getsignal(signal.SIGINT) is not _sigint or previous is not signal.default_int_handler:
+                continue  # SIGINT does not raise KeyboardInterrupt here: let the call run on
+            store = _main_timed[0]
+            deadline = store._deadline
+            if deadline is None:
+                continue
+            for _ in range(_ticks(max(0.0, deadline - time.monotonic())) + 2):
+                increment(engine)
+
+
+_sigint_watcher = _SigintWatcher()
