@@ -122,7 +122,7 @@ class PythonResources:
         if h.rt.impl is None:
             return eng.host_table.pop(rep)
         obj = object.__new__(eng.user.resource_class(self._kind(typedef)[1]))
-        obj._adopt(_handles.Rep(h.rt, rep), eng.user)
+        obj._adopt(_handles.Rep(h.rt, rep), eng)
         return obj
 
     def lift_borrow(self, cx: Any, typedef: w.TypeDef, handle: int) -> Any:
@@ -133,7 +133,7 @@ class PythonResources:
             return eng.host_table.get(rep)
         # a view lent for this call only: it stops working when the host function returns
         obj = object.__new__(eng.user.resource_class(self._kind(typedef)[1]))
-        obj._handle, obj._owner = _handles.Rep(h.rt, rep), eng.user
+        obj._handle, obj._owner = _handles.Rep(h.rt, rep), eng
         obj._finalizer = weakref.finalize(obj, lambda: None)
 
         def end() -> None:
@@ -149,7 +149,7 @@ class PythonResources:
         if kind == "host":
             rt = eng.runtime.host_resource_type(*what)
             return _handles.lower_own(cx.inst, rt, eng.host_table.add(value))
-        rep = self._checked(what, value)._take(eng.user)
+        rep = self._checked(what, value)._take(eng)
         return _handles.lower_own(cx.inst, rep.rt, rep.rep)
 
     def lower_borrow(self, cx: Any, typedef: w.TypeDef, value: Any) -> int:
@@ -161,7 +161,7 @@ class PythonResources:
             rep = table.add(value)
             cx.exits.append(lambda: table.pop(rep))
             return _handles.lower_borrow(cx.inst, cx.scope, rt, rep)
-        rep = self._checked(what, value)._checked_handle(eng.user)
+        rep = self._checked(what, value)._checked_handle(eng)
         return _handles.lower_borrow(cx.inst, cx.scope, rep.rt, rep.rep)
 
     @staticmethod

@@ -177,7 +177,16 @@ def annotation(ty: Optional[w.Type]) -> Any:
 
 def wit_type_name(ty: Optional[w.Type]) -> str:
     """A type as WIT writes it where it is used (`_` for "no type")."""
-    return "_" if ty is None else type_name(ty)
+    if ty is None:
+        return "_"
+    try:
+        return type_name(ty)
+    except ValueError:  # an anonymous record/variant/enum/flags/resource (between subcomponents)
+        kind = w.unalias(ty).kind  # type: ignore[union-attr]
+        word = type(kind).__name__.lower()
+        members = getattr(kind, "fields", None) or getattr(kind, "cases", None) or getattr(kind, "flags", None)
+        names = ", ".join(m.name for m in members or ())
+        return f"{word} {{ {names} }}" if names else word
 
 
 def wit_signature(func: w.Function) -> str:

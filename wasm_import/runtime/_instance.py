@@ -21,6 +21,7 @@ GIL). A trap poisons the store: every later call raises `InstancePoisonedError`.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -72,6 +73,8 @@ class Instance:
         self._options: Dict[p.Options, _abi.CallOptions] = {}
         self._spec_policy = _handles.SpecPolicy(self._anonymous_resource)
         self._extra_host_types: Dict[Tuple[str, str], _handles.ResourceType] = {}
+        self._depth = 0  # calls from the host under way (lock held)
+        self._pending_drops: List[Tuple[_handles.ResourceType, int]] = []
         with self.lock:
             for step in plan.instances:
                 if isinstance(step, p.Bag):
@@ -133,7 +136,7 @@ class Instance:
         if isinstance(lowering, p.LowerHost):
             func, target, returns_result, policy, label = self.host.function(lowering.key, lowering.name)
             callback = _abi.host_callback(func, target, self.options(lowering.options), policy, returns_result,
-                                          self.module_name, label)
+                                          label=label, module_name=self.module_name)
             return callback, _flat(func)
         lift = lowering.lift
         if lift.options.is_async:
@@ -197,10 +200,39 @@ class Instance:
         return found
 
     def drop_guest_resource(self, rt: "_handles.ResourceType", rep: int) -> None:
-        """The host lets go of a guest resource it owns: run its destructor, if any."""
-        if rt.dtor is not None:
-            with self.lock:
+        """The host lets go of a guest resource it owns: run its destructor, if any.
+
+        The garbage collector may get here in the middle of a call (any allocation can
+        run a finalizer), when the guest must not be entered again: then the drop waits
+        until the outermost call ends."""
+        if rt.dtor is None:
+            return
+        if self._depth:
+            self._pending_drops.append((rt, rep))
+            return
+        with self.lock:
+            self._enter()
+            try:
                 rt.dtor(rep)
+            finally:
+                self._leave()
+
+    def _enter(self) -> None:
+        self._depth += 1
+
+    def _leave(self) -> None:
+        self._depth -= 1
+        if not self._depth and self._pending_drops and self.store.poisoned is None:
+            pending, self._pending_drops = self._pending_drops, []
+            self._depth += 1
+            try:
+                for rt, rep in pending:
+                    try:
+                        rt.dtor(rep)  # type: ignore[misc]
+                    except Exception as e:  # noqa: BLE001  as from a finalizer: nobody to hand it to
+                        sys.unraisablehook(_Unraisable(e, rt))
+            finally:
+                self._depth -= 1
 
     # -- exports ---------------------------------------------------------------------------
 
@@ -218,18 +250,29 @@ class Instance:
                     "does not call yet")
             return refuse
         call = _abi.export_caller(func, self._func(lift.func), self.options(lift.options), policy,
-                                  returns_result, self.module_name, qualname)
-        lock = self.lock
+                                  returns_result, qualname=qualname, module_name=self.module_name)
+        lock, enter, leave = self.lock, self._enter, self._leave
 
         def locked(*args: Any) -> Any:
             with lock:
-                return call(*args)
+                enter()
+                try:
+                    return call(*args)
+                finally:
+                    leave()
 
         return locked
 
     @property
     def poisoned(self) -> Optional[str]:
         return self.store.poisoned
+
+
+class _Unraisable:
+    def __init__(self, exc: BaseException, rt: Any) -> None:
+        self.exc_type, self.exc_value, self.exc_traceback = type(exc), exc, exc.__traceback__
+        self.err_msg = "Exception ignored in the deferred destructor of"
+        self.object = rt
 
 
 def _flat(func: w.Function) -> FuncType:
