@@ -10,6 +10,7 @@ here from the component text format; no test needs ../shared.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -531,6 +532,45 @@ def test_wheel_installed_package(clean_imports: None, tmp_path: Path, adder_byte
 
     assert wpkg.calc.add.add(20, 22) == 42
     assert Path(wpkg.calc.__cached__).parent == site / "wpkg" / "__pycache__"
+
+
+def test_package_of_a_custom_loader(clean_imports: None, adder_bytes: bytes) -> None:
+    """A package that is neither in a folder nor in a zip (an in-memory loader here) is
+    listed and read through its loader's resource reader."""
+    files = {"calc.wasm": adder_bytes, "notes.txt": b"not a component"}
+
+    class Reader:
+        def contents(self) -> Iterator[str]:
+            return iter([*files, "subfolder"])
+
+        def is_resource(self, name: str) -> bool:
+            return name in files
+
+        def open_resource(self, name: str) -> Any:
+            import io
+
+            return io.BytesIO(files[name])
+
+    class MemoryLoader(importlib.abc.Loader):
+        def exec_module(self, module: Any) -> None:
+            pass
+
+        def get_resource_reader(self, fullname: str) -> Reader:
+            return Reader()
+
+    class MemoryFinder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+            if fullname != "mempkg":
+                return None
+            spec = importlib.machinery.ModuleSpec("mempkg", MemoryLoader(), origin="<memory>/mempkg/__init__.py",
+                                                  is_package=True)
+            spec.submodule_search_locations = ["<memory>/mempkg"]
+            return spec
+
+    sys.meta_path.insert(0, MemoryFinder())
+    from mempkg import calc
+
+    assert calc.add.add(2, 5) == 7 and calc.__file__ == os.path.join("<memory>/mempkg", "calc.wasm")
 
 
 # -- interpreter exit ---------------------------------------------------------------------------

@@ -315,12 +315,16 @@ class WasmFinder(importlib.abc.MetaPathFinder):
         return None
 
     def _package_resources(self, package: str, entry: str) -> Any:
+        """The package's own loader's listing, for an entry that is neither a folder nor a
+        zip. Not for a namespace package (no origin): its entries are folders or nothing,
+        and its loader's reader would import importlib.readers."""
         place = self._resources.get(package)
         if place is None:
-            module = sys.modules.get(package)
-            loader = getattr(getattr(module, "__spec__", None), "loader", None)
-            get_reader = getattr(loader, "get_resource_reader", None)
-            reader = get_reader(package) if get_reader is not None else None
+            spec = getattr(sys.modules.get(package), "__spec__", None)
+            get_reader = getattr(getattr(spec, "loader", None), "get_resource_reader", None)
+            reader = None
+            if get_reader is not None and getattr(spec, "origin", None) is not None:
+                reader = get_reader(package)
             place = self._resources[package] = _Resources(reader, entry) if reader is not None else _NOTHING
         return place
 
