@@ -248,3 +248,62 @@ def test_unknown_import_key_on_a_corpus_component(corpus):
     nested = wasm_import.load(corpus / "jco/simple-nested.component.wasm")
     inst = nested.instantiate(imports={"calvinrp:test-async-funcs/hello": {"hello_world": lambda: "hi"}})
     assert inst.exports["calvinrp:test-async-funcs/hello@0.1.0"].hello_world() == "hi"
+
+
+# -- 4. a Trap carries the guest's last words on stderr ------------------------------------------
+
+@pytest.mark.parametrize("stderr", ["inherit", "capture", "discard"])
+def test_trap_carries_the_python_exception_the_guest_printed(values_mod, stderr, capfd):
+    inst = values_mod.instantiate(values_imports(), wasi=wasm_import.Wasi(stderr=stderr))
+    with pytest.raises(wasm_import.Trap) as caught:
+        inst.fail("the answer is not 42", 2)
+    trap = caught.value
+    lines = trap.stderr.split("\n")
+    assert lines[:2] == ["noise line 0", "noise line 1"]
+    assert "ValueError: the answer is not 42" in lines
+    assert "Python function threw an unexpected exception" in trap.stderr
+    text = str(trap)
+    assert text.startswith("wasm trap: wasm `unreachable` instruction executed\nguest stderr (last ")
+    assert "\n  | ValueError: the answer is not 42\n" in text
+    assert text.index("guest stderr") < text.index("wasm backtrace:")
+    err = capfd.readouterr().err
+    assert ("ValueError: the answer is not 42" in err) == (stderr == "inherit")
+    if stderr == "capture":
+        assert b"ValueError: the answer is not 42" in inst.stderr
+
+
+def test_trap_stderr_is_bounded_to_the_last_lines(values_mod):
+    from wasm_import._traps import TAIL_LINES
+
+    inst = values_mod.instantiate(values_imports(), wasi=wasm_import.Wasi(stderr="discard"))
+    with pytest.raises(wasm_import.Trap) as caught:
+        inst.fail("late", 500)
+    lines = caught.value.stderr.split("\n")
+    assert len(lines) == TAIL_LINES
+    assert "noise line 0" not in lines and "ValueError: late" in lines
+
+
+def test_trap_carries_a_c_assertion_message(corpus):
+    mod = wasm_import.load(corpus / "jco/lists.component.wasm")
+    with pytest.raises(wasm_import.Trap) as caught:
+        mod.test.list_minmax8(b"", [])  # `assert(0)` in the C guest
+    assert caught.value.stderr == ("Assertion failed: 0 (./tests/runtime/lists/wasm.c: "
+                                   "exports_test_lists_test_list_minmax8: 365)")
+
+
+def test_trap_without_output_has_empty_stderr(hostile_wasm):
+    mod = wasm_import.load(hostile_wasm)
+    with pytest.raises(wasm_import.Trap) as caught:
+        mod.api.out_of_bounds()
+    assert caught.value.stderr == ""
+    assert "guest stderr" not in str(caught.value)
+
+
+def test_trap_carries_a_rust_panic_message(corpus, capfd):
+    mod = wasm_import.load(corpus / "jco/jco__components__env-allow.composed.wasm")
+    with pytest.raises(wasm_import.Trap) as caught:
+        mod.test_get_config()  # panics "not implemented" (stderr inherited)
+    assert caught.value.stderr.split("\n")[:2] == [
+        "thread '<unnamed>' panicked at tests/components/get-env/src/lib.rs:16:9:", "not implemented"]
+    assert "\n  | not implemented\n" in str(caught.value)
+    assert "not implemented" in capfd.readouterr().err

@@ -33,6 +33,8 @@ from . import _engine as engine
 from . import _wit_model as w
 from ._names import pascal, snake
 from ._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
+from ._errors import Trap
+from ._traps import guest_trap
 from ._values import host_result
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -642,7 +644,10 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                     if write_all is not None:
                         i = ev.first_refused(plan.params, args)
                     raise type(e)(f"{plan.describe_param(i)}: {e}") from None
-                invoke(base, nparams, result_addr if nresults else 0, nresults, cx)
+                try:
+                    invoke(base, nparams, result_addr if nresults else 0, nresults, cx)
+                except Trap as trap:
+                    raise guest_trap(trap, eng) from None
                 if read_result is None:
                     return None
                 try:

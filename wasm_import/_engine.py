@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 from . import _engine_lib as _lib
 from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, Trap
 from ._limits import NO_LIMITS, TICK, Limits, limit_message
+from ._traps import OutputTail
 from ._wasi import Wasi
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -211,6 +212,7 @@ class EngineInstance:
         self.poisoned: Optional[str] = None
         self.stdout = bytearray()
         self.stderr = bytearray()
+        self.stderr_tail = OutputTail()  # the guest's last words, for a Trap (see _traps)
         self._keepalive: List[Any] = []
         self.host_table: Any = None  # set by the bindings: Python objects behind host handles
         self.user: Any = None  # the bindings-level instance this engine instance serves
@@ -262,7 +264,9 @@ class EngineInstance:
             config.stdin_file = path
             os.unlink(path)  # wasmtime opened it already
         for stream, mode, sink in (("stdout", wasi.stdout, self.stdout), ("stderr", wasi.stderr, self.stderr)):
-            if mode == "inherit":
+            if stream == "stderr":  # whatever the mode, its tail is kept for a Trap
+                setattr(config, "stderr_custom", _stderr_writer(mode, sink, self.stderr_tail))
+            elif mode == "inherit":
                 getattr(config, f"inherit_{stream}")()
             elif mode == "capture":
                 setattr(config, f"{stream}_custom", sink.extend)
@@ -371,6 +375,28 @@ class EngineInstance:
         finally:
             _ticker.end()
             self._store.set_epoch_deadline(_NO_LIMIT)
+
+
+def _stderr_writer(mode: Any, sink: bytearray, tail: OutputTail) -> Callable[[bytes], None]:
+    """The guest's stderr: to this process's fd 2 ("inherit", as wasmtime would), into
+    `sink` ("capture") or nowhere, and always into `tail`."""
+    if mode == "inherit":
+        def write(data: bytes) -> None:
+            tail.write(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(2, view):]
+    elif mode == "capture":
+        def write(data: bytes) -> None:
+            tail.write(data)
+            sink.extend(data)
+    elif callable(getattr(mode, "write", None)):  # a binary file object
+        def write(data: bytes) -> None:
+            tail.write(data)
+            mode.write(data)
+    else:
+        write = tail.write
+    return write
 
 
 # A host function is found by its key in this table; the key travels through wasmtime as

@@ -54,13 +54,30 @@ class LinkError(WasmImportError):
 class Trap(WasmImportError):
     """The guest trapped (`unreachable`, out-of-bounds access, a failed assertion...).
 
-    `message` is the trap reason and `trace` the wasm backtrace as text.
+    `message` is the trap reason, `trace` the wasm backtrace as text, and `stderr` the
+    last lines the guest wrote to its stderr before it trapped (a Python traceback, a
+    panic message...), whether or not its stderr was captured ("" if none).
     """
 
-    def __init__(self, message: str, trace: str = "") -> None:
+    def __init__(self, message: str, trace: str = "", stderr: str = "") -> None:
         self.message = message
         self.trace = trace
-        super().__init__(f"{message}\n{trace}".rstrip() if trace else message)
+        self.stderr = stderr
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        parts = [self.message]
+        if self.stderr:
+            lines = self.stderr.rstrip("\n").split("\n")
+            parts.append(f"guest stderr (last {len(lines)} line{'s' * (len(lines) != 1)}):\n"
+                         + "\n".join(f"  | {line}" for line in lines))
+        if self.trace:
+            parts.append(self.trace)
+        return "\n".join(parts)
+
+    def _set_stderr(self, stderr: str) -> None:
+        self.stderr = stderr
+        self.args = (self._text(),)
 
 
 class InstancePoisonedError(WasmImportError):
