@@ -421,13 +421,15 @@ def _each(fill: Callable[[int, int], None], delete: Callable[[int], None], owner
 class CoreModule:
     """A compiled core module (`wasmtime_module_t *`), shareable by any number of stores."""
 
-    __slots__ = ("_ptr", "imports", "exports", "_finalizer", "__weakref__")
+    __slots__ = ("_ptr", "imports", "exports", "_by_name", "_finalizer", "__weakref__")
 
     def __init__(self, ptr: int) -> None:
         self._ptr = ptr
         self._finalizer = weakref.finalize(self, _c().module_delete, ptr)
         self._finalizer.atexit = False  # the OS reclaims it; stores may still run at exit
         self.imports, self.exports = self._describe()
+        # export name -> (desc, name as C bytes): made once, every instance looks names up
+        self._by_name = {d.name: (d, d.name.encode()) for d in self.exports}
 
     @staticmethod
     def compile(data: Union[bytes, bytearray, memoryview], where: str = "<bytes>") -> "CoreModule":
@@ -534,16 +536,15 @@ class _Exports(Mapping[str, Extern]):
 
     def __init__(self, store: "Store", module: CoreModule, instance: "_InstanceStruct") -> None:
         self._store = store
-        self._descs = {d.name: d for d in module.exports}
+        self._descs = module._by_name
         self._instance = instance
         self._found: Dict[str, Extern] = {}
 
     def __getitem__(self, name: str) -> Extern:
         found = self._found.get(name)
         if found is None:
-            desc = self._descs[name]  # KeyError for a name the module does not export
+            desc, encoded = self._descs[name]  # KeyError for a name the module does not export
             raw = _ExternStruct()
-            encoded = name.encode()
             if not _c().instance_export_get(self._store._ctx, ctypes.addressof(self._instance), encoded,
                                             len(encoded), ctypes.addressof(raw)):
                 raise RuntimeError(f"wasmtime lost export {name!r} of a core instance")
