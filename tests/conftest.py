@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -18,7 +18,7 @@ from tests import _build
 
 
 @pytest.fixture(scope="session")
-def build_guest():
+def build_guest() -> Callable[[str], Path]:
     """The builder itself: `build_guest(name) -> Path`, for parametrized tests."""
     return _build.build_guest
 

@@ -22,7 +22,12 @@ import pytest
 
 from tests.test_hook import (adder_bytes, clean_imports, default_cache_rules, on_path, put,  # noqa: F401
                              sub_bytes)
-from wasm_import import _cache, _engine, _wit_decode, wit
+from wasm_import import _cache, _wit_decode, wit
+from wasm_import.runtime import backend
+
+# The engine the cache serves in this run (WASM_IMPORT_ENGINE): its compile and
+# deserialize functions are the ones spied on below.
+_engine = backend()
 
 
 class Spy:
@@ -118,8 +123,12 @@ def test_warm_import_does_not_read_the_component(clean_imports: None, tmp_path: 
     real_file = _cache.Source.file.__func__  # type: ignore[attr-defined]
 
     def file(cls: type, path: str) -> _cache.Source:
-        source = real_file(cls, path)
-        return dataclasses.replace(source, read=lambda: reads.append(path) or source.read())
+        source: _cache.Source = real_file(cls, path)
+
+        def read() -> bytes:
+            reads.append(path)
+            return source.read()
+        return dataclasses.replace(source, read=read)
 
     monkeypatch.setattr(_cache.Source, "file", classmethod(file))
     import foo  # noqa: F811
@@ -448,7 +457,7 @@ def test_damaged_cache_is_rebuilt_and_never_reaches_wasmtime(writable: None, tmp
     source = put(tmp_path / "foo.wasm", adder_bytes)
     spy = Spy(monkeypatch, route=route)
     world, _ = load(source)
-    cache_file = Path(_cache.cache_path_for(str(source)))
+    cache_file = Path(_cache.cache_paths(str(source))[0][0])
     cache_file.write_bytes(DAMAGE[damage](cache_file.read_bytes()))
 
     rebuilt_world, compiled = load(source)  # detects, rebuilds

@@ -453,9 +453,15 @@ def test_a_miss_stats_each_directory_once_and_lists_none(clean_imports: None, tm
     finder = _hook.WasmFinder()
     assert finder.find_spec("warm_up_the_listings") is None
     calls: List[str] = []
-    real_stat, real_listdir = os.stat, os.listdir
-    monkeypatch.setattr(os, "stat", lambda p, *a, **k: calls.append("stat") or real_stat(p, *a, **k))
-    monkeypatch.setattr(os, "listdir", lambda *a: calls.append("listdir") or real_listdir(*a))
+
+    def counted(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "stat", counted("stat", os.stat))
+    monkeypatch.setattr(os, "listdir", counted("listdir", os.listdir))
     for _ in range(10):
         assert finder.find_spec("no_such_module_anywhere") is None
     monkeypatch.undo()

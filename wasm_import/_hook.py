@@ -399,9 +399,10 @@ class WasmLoader(importlib.abc.Loader):
             e.name, e.path = self.name, self.path
             raise
         # where the cache file is now (the per-user directory if __pycache__ refused it)
-        module.__cached__ = _cache.cache_path_for(self.path)
+        cached = _cache.cache_path_for(self.path)
+        setattr(module, "__cached__", cached)
         if module.__spec__ is not None:
-            module.__spec__.cached = module.__cached__
+            module.__spec__.cached = cached
         init_component_module(module, world, compiled)
 
     def _source(self) -> "_cache.Source":
