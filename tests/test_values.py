@@ -307,3 +307,65 @@ def test_trap_carries_a_rust_panic_message(corpus, capfd):
         "thread '<unnamed>' panicked at tests/components/get-env/src/lib.rs:16:9:", "not implemented"]
     assert "\n  | not implemented\n" in str(caught.value)
     assert "not implemented" in capfd.readouterr().err
+
+
+# -- 5. running out of memory under a cap is LimitExceeded("memory") -----------------------------
+
+def test_python_guest_out_of_memory_under_a_cap(values_mod):
+    inst = values_mod.instantiate(values_imports(), limits=wasm_import.Limits(memory=64 << 20),
+                                  wasi=wasm_import.Wasi(stderr="discard"))
+    assert inst.hog(16) == 16 << 20  # within the cap
+    with pytest.raises(wasm_import.LimitExceeded) as caught:
+        inst.hog(100)
+    e = caught.value
+    assert e.limit == "memory"
+    assert str(e).startswith("the instance needs more memory than its limit of 67108864 bytes "
+                             "(wasm trap: wasm `unreachable` instruction executed)")
+    assert "object type name: MemoryError" in e.stderr  # the guest's own words come along
+    assert inst.poisoned
+
+
+def test_a_memory_error_without_a_cap_is_an_ordinary_trap(values_mod):
+    inst = values_mod.instantiate(values_imports(), wasi=wasm_import.Wasi(stderr="discard"))
+    with pytest.raises(wasm_import.Trap) as caught:
+        inst.fail("MemoryError: says the guest", 0)
+    assert type(caught.value) is wasm_import.Trap and "MemoryError" in caught.value.stderr
+
+
+def test_a_crash_under_a_cap_is_not_called_a_memory_limit(values_mod):
+    inst = values_mod.instantiate(values_imports(), limits=wasm_import.Limits(memory=64 << 20),
+                                  wasi=wasm_import.Wasi(stderr="discard"))
+    with pytest.raises(wasm_import.Trap) as caught:
+        inst.fail("not about memory", 0)
+    assert type(caught.value) is wasm_import.Trap
+
+
+def test_rust_guest_out_of_memory_in_realloc_under_a_cap(corpus):
+    """A Rust guest whose cabi_realloc cannot get memory for an argument: its alloc-error
+    handler traps (trying to print from inside realloc); its frames say what happened."""
+    class HostThing:  # as EXPECTED.md says
+        def __init__(self, data):
+            self.data = data + b" HostThing"
+
+        def foo(self):
+            return self.data + b" HostThing.foo"
+
+        def bar(self, data):
+            self.data = data + b" HostThing.bar"
+
+        @staticmethod
+        def baz(data):
+            return data + b" HostThing.baz"
+
+    mod = wasm_import.load(corpus / "jco/resource_with_lists.component.wasm")
+    inst = mod.instantiate({"test:resource-with-lists/test": {"Thing": HostThing}},
+                           limits=wasm_import.Limits(memory=32 << 20))
+    Thing = inst.exports["test:resource-with-lists/test"].Thing
+    with pytest.raises(wasm_import.LimitExceeded) as caught:
+        Thing(b"x" * (40 << 20))
+    assert caught.value.limit == "memory"
+    assert "handle_alloc_error" in caught.value.trace
+    fresh = mod.instantiate({"test:resource-with-lists/test": {"Thing": HostThing}},
+                            limits=wasm_import.Limits(memory=32 << 20))
+    small = fresh.exports["test:resource-with-lists/test"].Thing(b"Hi")  # fine within the cap
+    assert small.foo() == b"Hi Thing HostThing HostThing.foo Thing.foo"

@@ -93,8 +93,9 @@ class GuestExit(Trap):
 
 
 class LimitExceeded(Trap):
-    """A call hit one of its instance's `Limits`: `limit` is "timeout", "fuel" or "memory"."""
+    """A call hit one of its instance's `Limits`: `limit` is "timeout", "fuel" or "memory"
+    (the guest trapped after its memory could not grow past the cap)."""
 
-    def __init__(self, limit: str, message: str, trace: str = "") -> None:
+    def __init__(self, limit: str, message: str, trace: str = "", stderr: str = "") -> None:
         self.limit = limit
-        super().__init__(message, trace)
+        super().__init__(message, trace, stderr)
