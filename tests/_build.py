@@ -67,6 +67,7 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
     "hostuser": {"world": "hostuser", "stub_wasi": True},
     "sandbox": {"world": "sandbox", "stub_wasi": False},
     "values": {"world": "values", "stub_wasi": False},  # WASI kept: its stderr is tested
+    "asyncy": {"world": "asyncy", "stub_wasi": True},  # component-model async (issue 14)
 }
 
 # Component-text guests: name -> source file.

@@ -24,7 +24,7 @@ from typing import Dict, Optional, Tuple, Union
 from .. import _wit_model as w
 
 __all__ = [
-    "MAX_FLAT_PARAMS", "MAX_FLAT_RESULTS", "PrimShape", "ListShape", "RecordShape", "VariantShape",
+    "MAX_FLAT_PARAMS", "MAX_FLAT_RESULTS", "MAX_FLAT_ASYNC_PARAMS", "flatten_async_functype", "PrimShape", "ListShape", "RecordShape", "VariantShape",
     "FlagsShape", "HandleShape", "AsyncShape", "Shape", "Layout", "FlatSignature",
     "despecialize", "layout", "alignment", "size", "flatten", "align_to", "discriminant_size",
     "join", "flatten_functype", "flags_words",
@@ -300,3 +300,33 @@ def flatten_functype(func: w.Function, context: str) -> FlatSignature:
             params += ("i32",)
             results = ()
     return FlatSignature(params, results, params_in_memory, results_in_memory)
+
+
+MAX_FLAT_ASYNC_PARAMS = 4
+
+
+def flatten_async_functype(func: w.Function, context: str, callback: bool = True) -> FlatSignature:
+    """The spec's `flatten_functype` for an `async` canon lift or lower.
+
+    lift: params as for sync (a pointer past MAX_FLAT_PARAMS); the result goes through
+    task.return, so the core function returns only the callback code (i32), or nothing
+    for a stackful lift. lower: params flat up to MAX_FLAT_ASYNC_PARAMS (else a pointer),
+    then a return pointer when there is a result; the core function returns the packed
+    subtask state. `results_in_memory` says a lower writes its result through that pointer.
+    """
+    params: Tuple[str, ...] = ()
+    for p in func.params:
+        params += flatten(p.type)
+    has_result = func.result is not None
+    if context == "lift":
+        params_in_memory = len(params) > MAX_FLAT_PARAMS
+        return FlatSignature(("i32",) if params_in_memory else params, ("i32",) if callback else (),
+                             params_in_memory, False)
+    if context != "lower":
+        raise ValueError(f"context must be 'lift' or 'lower', not {context!r}")
+    params_in_memory = len(params) > MAX_FLAT_ASYNC_PARAMS
+    if params_in_memory:
+        params = ("i32",)
+    if has_result:
+        params += ("i32",)
+    return FlatSignature(params, ("i32",), params_in_memory, has_result)

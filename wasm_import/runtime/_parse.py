@@ -219,10 +219,14 @@ class CanonResource(t.NamedTuple):
 
 
 class CanonBuiltin(t.NamedTuple):
-    """A canon built-in of the async, threads or error-context proposals (a core func)."""
+    """A canon built-in of the async, threads or error-context proposals (a core func).
+    `args` are its immediates, read for the async built-ins the runtime runs (see
+    `_builtin_args`): type indices, canon options, flags, a memory index, and for
+    task.return its result (None, a Primitive, or ("type", index))."""
 
     offset: int
     op: str
+    args: t.Tuple[t.Any, ...] = ()
 
 
 Canon = t.Union[CanonLift, CanonLower, CanonResource, CanonBuiltin]
@@ -300,9 +304,56 @@ def read_canon(reader: b.Reader) -> Canon:
     skips = b.CANON_IMMEDIATES.get(opcode)
     if name is None or skips is None:
         raise reader.error(f"unknown canonical function 0x{opcode:02x}", offset)
+    reader_for = _ARG_READERS.get(opcode)
+    if reader_for is not None:
+        return CanonBuiltin(offset, name, tuple(read(reader) for read in reader_for))
     for skip in skips:
         skip(reader)
     return CanonBuiltin(offset, name)
+
+
+def _result_type(reader: b.Reader) -> t.Any:
+    """task.return's result list: None, a Primitive, or ("type", index) to resolve in scope."""
+    start = reader.pos
+    form = reader.byte("a result list")
+    if form == 0x00:
+        first = reader.peek("a value type")
+        if 0x40 <= first < 0x80:
+            reader.pos += 1
+            prim = b.PRIMITIVES.get(first)
+            if prim is None:
+                raise reader.error(f"unknown primitive value type 0x{first:02x}", reader.pos - 1)
+            return prim
+        return ("type", reader.u32("a value type index"))
+    if form == 0x01 and reader.byte("a result list") == 0x00:
+        return None
+    raise reader.error("invalid result list", start)
+
+
+def _u32(reader: b.Reader) -> int:
+    return reader.u32("an index")
+
+
+def _flag(reader: b.Reader) -> bool:
+    return reader.byte("a flag") != 0
+
+
+# The immediates the async built-ins keep (the others are stepped over).
+_ARG_READERS: t.Dict[int, t.Tuple[t.Callable[[b.Reader], t.Any], ...]] = {
+    0x06: (_flag,),                                   # subtask.cancel async?
+    0x09: (_result_type, read_canon_options),         # task.return
+    0x0A: (lambda r: r.byte("a core type"), _u32),    # context.get i32 slot
+    0x0B: (lambda r: r.byte("a core type"), _u32),    # context.set i32 slot
+    0x0C: (_flag,),                                   # thread.yield cancellable?
+    0x0E: (_u32,), 0x13: (_u32,), 0x14: (_u32,),      # stream.new / drop-readable / drop-writable
+    0x15: (_u32,), 0x1A: (_u32,), 0x1B: (_u32,),      # future.new / drop-readable / drop-writable
+    0x0F: (_u32, read_canon_options), 0x10: (_u32, read_canon_options),   # stream.read / write
+    0x16: (_u32, read_canon_options), 0x17: (_u32, read_canon_options),   # future.read / write
+    0x11: (_u32, _flag), 0x12: (_u32, _flag),         # stream.cancel-read / cancel-write
+    0x18: (_u32, _flag), 0x19: (_u32, _flag),         # future.cancel-read / cancel-write
+    0x1C: (read_canon_options,), 0x1D: (read_canon_options,),   # error-context.new / debug-message
+    0x20: (_flag, _u32), 0x21: (_flag, _u32),         # waitable-set.wait / poll: cancellable?, memory
+}
 
 
 # -- exports and resource definitions ------------------------------------------------------

@@ -33,6 +33,7 @@ call that needs them.
 from __future__ import annotations
 
 import typing as t
+import dataclasses
 from dataclasses import dataclass, field
 
 from .. import _wit_binary as b
@@ -142,6 +143,15 @@ class BuiltinIntrinsic:
 
     op: str
     instance: int
+    # what the async built-ins need (see Async.md): `type` is the stream/future type of a
+    # stream.*/future.* built-in, or task.return's result type; `options` the canon options
+    # of task.return, stream/future read/write and error-context built-ins; `flag` is
+    # async?/cancellable?; `index` the context slot; `memory` waitable-set.wait/poll's memory.
+    type: t.Optional[w.Type] = None
+    options: t.Optional[Options] = None
+    flag: bool = False
+    index: int = 0
+    memory: t.Optional[CoreRef] = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +324,7 @@ class _Builder:
         self.lowerings: t.List[t.Any] = []  # pending: (kind, func, options, offset)
         self.intrinsics: t.List[t.Union[ResourceIntrinsic, BuiltinIntrinsic]] = []
         self.intrinsic_index: t.Dict[ResourceIntrinsic, int] = {}
+        self.builtin_types: t.Dict[int, t.Any] = {}  # intrinsic index -> binary type (or None)
         self.resources: t.List[_ResourceRecord] = []
         self.resource_of: t.Dict[b.ResourceVar, int] = {}
         self.import_resources: t.Dict[t.Tuple[str, str], int] = {}
@@ -327,6 +338,9 @@ class _Builder:
         types = _Types(self)
         exports, export_resources = self.root_exports(root, types)
         lowerings = [self.finish_lowering(entry, types) for entry in self.lowerings]
+        for index, raw in self.builtin_types.items():
+            self.intrinsics[index] = dataclasses.replace(
+                self.intrinsics[index], type=None if raw is None else types.valtype(raw))
         resources = [ResourceDef(r.name or f"resource{i}", r.instance, r.dtor, r.import_key,
                                  r.import_name) for i, r in enumerate(self.resources)]
         return ComponentPlan(
@@ -704,8 +718,36 @@ class _Frame:
                 funcs.append(builder.intrinsic(ResourceIntrinsic(canon.op, resource,
                                                                  self.instance)))
             else:
-                builder.intrinsics.append(BuiltinIntrinsic(canon.op, self.instance))
+                builder.intrinsics.append(self.builtin(canon))
                 funcs.append(Intrinsic(len(builder.intrinsics) - 1))
+
+    def builtin(self, canon: P.CanonBuiltin) -> BuiltinIntrinsic:
+        """An async/threads/error-context built-in with its immediates resolved; a type
+        stays a binary type here and becomes WIT when the plan is finished."""
+        op, args, offset = canon.op, canon.args, canon.offset
+        if not args:
+            return BuiltinIntrinsic(op, self.instance)
+        if op == "task.return":
+            result, raw = args
+            if isinstance(result, tuple):
+                result = check_index(self.scope.types, result[1], "type", offset)
+            self.builder.builtin_types[len(self.builder.intrinsics)] = result
+            return BuiltinIntrinsic(op, self.instance, options=self.options(raw, offset))
+        if op in ("context.get", "context.set"):
+            return BuiltinIntrinsic(op, self.instance, index=args[1])
+        if op in ("subtask.cancel", "thread.yield"):
+            return BuiltinIntrinsic(op, self.instance, flag=args[0])
+        if op in ("waitable-set.wait", "waitable-set.poll"):
+            memory = check_index(self.core["memory"], args[1], "core memory", offset)
+            return BuiltinIntrinsic(op, self.instance, flag=args[0], memory=memory)
+        if op.startswith("error-context."):
+            return BuiltinIntrinsic(op, self.instance, options=self.options(args[0], offset))
+        # stream.* / future.*: a type index first, then options or an async? flag
+        self.builder.builtin_types[len(self.builder.intrinsics)] = check_index(
+            self.scope.types, args[0], "type", offset)
+        if len(args) > 1 and isinstance(args[1], P.CanonOptions):
+            return BuiltinIntrinsic(op, self.instance, options=self.options(args[1], offset))
+        return BuiltinIntrinsic(op, self.instance, flag=bool(args[1]) if len(args) > 1 else False)
 
     def options(self, raw: P.CanonOptions, offset: int) -> Options:
         funcs = self.core["func"]
