@@ -369,3 +369,100 @@ def test_rust_guest_out_of_memory_in_realloc_under_a_cap(corpus):
                             limits=wasm_import.Limits(memory=32 << 20))
     small = fresh.exports["test:resource-with-lists/test"].Thing(b"Hi")  # fine within the cap
     assert small.foo() == b"Hi Thing HostThing HostThing.foo Thing.foo"
+
+
+# -- 8. the default instance is replaced for everyone after a trap --------------------------------
+
+def _hostuser_imports(now):
+    store = {}
+
+    class Store:
+        def __init__(self, name):
+            self.name = name
+
+        def get(self, key):
+            return store.get(key)
+
+        def set(self, key, value):
+            store[key] = value
+
+    return {"test:host/logger": {"log": lambda level, msg: None},
+            "test:host/kv": {"Store": Store, "open_count": lambda: 1}, "now": now}
+
+
+def test_other_threads_never_see_the_default_instance_poisoned(hostuser_wasm):
+    import threading
+
+    mod = wasm_import.load(hostuser_wasm)
+    failing = threading.local()
+
+    def now():
+        if getattr(failing, "on", False):
+            raise KeyError("the clock fell over")
+        return 5
+
+    mod.link(_hostuser_imports(now))
+    errors, results, stop = [], [], threading.Event()
+
+    def steady():
+        while not stop.is_set():
+            try:
+                results.append(mod.roundtrip_kv("k", "v"))
+            except Exception as e:  # noqa: BLE001  (any is a failure of this test)
+                errors.append(e)
+
+    def trapper():
+        failing.on = True
+        for _ in range(15):
+            with pytest.raises(KeyError, match="the clock fell over"):
+                mod.fail_through()  # the host's exception poisons the default instance
+
+    threads = [threading.Thread(target=steady) for _ in range(2)]
+    for t in threads:
+        t.start()
+    trapper()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results and set(results) == {"v"}
+    assert mod.roundtrip_kv("a", "b") == "b"
+
+
+def test_an_instance_you_made_stays_poisoned(hostuser_wasm):
+    mod = wasm_import.load(hostuser_wasm)
+
+    def now():
+        raise KeyError("no clock")
+
+    inst = mod.instantiate(_hostuser_imports(now))
+    with pytest.raises(KeyError):
+        inst.fail_through()
+    with pytest.raises(wasm_import.InstancePoisonedError) as caught:
+        inst.roundtrip_kv("k", "v")
+    assert caught.value.instance is inst
+
+
+def test_corpus_default_instance_recovers_under_concurrent_traps(corpus):
+    import threading
+
+    mod = wasm_import.load(corpus / "jco/lists.component.wasm")
+    errors, stop = [], threading.Event()
+
+    def steady():
+        while not stop.is_set():
+            try:
+                assert mod.test.string_roundtrip("hello ⚑ world") == "hello ⚑ world"
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+    threads = [threading.Thread(target=steady) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for _ in range(10):
+        with pytest.raises(wasm_import.Trap):
+            mod.test.list_minmax8(b"", [])  # asserts in the guest: traps
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -33,7 +33,7 @@ from . import _engine as engine
 from . import _wit_model as w
 from ._names import pascal, snake
 from ._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
-from ._errors import Trap
+from ._errors import InstancePoisonedError, Trap
 from ._traps import guest_trap
 from ._values import host_result
 
@@ -622,7 +622,7 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
             raise TypeError(too_many.format(len(args)))
         with lock:
             if eng.poisoned is not None:
-                eng.check_usable()
+                poisoned_at_entry(eng, instance)
             if busy[0]:  # re-entered (a host function called back in): fresh buffers
                 params, result = ParamArray(), Val()
                 cx = CallContext(context, eng)
@@ -670,6 +670,17 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                     busy[0] = False
 
     return call
+
+
+def poisoned_at_entry(eng: Any, instance: Any) -> None:
+    """Raise InstancePoisonedError for a call that found `instance` poisoned before it
+    entered: the error's `instance` says so (the module's default instance is then
+    replaced and the call made there; an error from deeper down is never retried)."""
+    try:
+        eng.check_usable()
+    except InstancePoisonedError as e:
+        e.instance = instance  # type: ignore[attr-defined]
+        raise
 
 
 def make_host_invoke(plan: FunctionPlan, target: Callable[..., Any], describe: str) -> Callable[..., None]:

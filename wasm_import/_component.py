@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from . import _bindings as b
 from . import _engine as engine
+from ._errors import InstancePoisonedError
 from ._limits import NO_LIMITS, Limits
 from ._wasi import DEFAULT_WASI, Wasi
 from ._wit_decode import decode
@@ -225,9 +226,22 @@ class ComponentModule(types.ModuleType):
 
 def _default_function(module: ComponentModule, plan: b.FunctionPlan) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
-        return module._default_instance().caller(plan)(*args)
+        return _on_default(module, plan, args)
 
     return _decorate(call, plan, module.__name__)
+
+
+def _on_default(module: ComponentModule, plan: b.FunctionPlan, args: Any) -> Any:
+    """Call `plan` on the module's default instance. If another thread's call poisoned it
+    after this one fetched it, the call, which never entered it, goes to the fresh one,
+    as often as that happens (a call that entered and trapped is never repeated)."""
+    while True:
+        inst = module._default_instance()
+        try:
+            return inst.caller(plan)(*args)
+        except InstancePoisonedError as e:
+            if getattr(e, "instance", None) is not inst:
+                raise
 
 
 def _resource_class(module: ComponentModule, rplan: b.ResourcePlan) -> type:
@@ -237,11 +251,14 @@ def _resource_class(module: ComponentModule, rplan: b.ResourcePlan) -> type:
     def instance_of(cls: Any) -> ComponentInstance:
         return cls._bound if cls._bound is not None else module._default_instance()
 
-    ns: Dict[str, Any] = {"__slots__": (), "__module__": module.__name__, "__doc__": _resource_doc(rplan)}
+    ns: Dict[str, Any] = {"__slots__": (), "__module__": module.__name__, "__doc__": _resource_doc(rplan),
+                          "_module": module}
     ctor = rplan.constructor
     if ctor is not None:
         def __init__(self: Any, *args: Any) -> None:
-            made = instance_of(type(self)).caller(ctor)(*args)
+            cls = type(self)
+            made = (instance_of(cls).caller(ctor)(*args) if cls._bound is not None
+                    else _on_default(module, ctor, args))
             owner = made._owner
             self._adopt(made._take(owner), owner)
 
@@ -291,6 +308,8 @@ def _method(plan: b.FunctionPlan, name: str) -> Callable[..., Any]:
 
 def _static(plan: b.FunctionPlan, name: str, instance_of: Callable[[Any], ComponentInstance]) -> Any:
     def static(cls: Any, *args: Any) -> Any:
+        if cls._bound is None:
+            return _on_default(cls._module, plan, args)
         return instance_of(cls).caller(plan)(*args)
 
     static.__name__ = name
