@@ -53,6 +53,7 @@ def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.W
     omitted comes from `link()`."""
 def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None) -> None:
     """Choose the default instance's imports, WASI grants and limits. Takes effect for
-    the next default instance: the current one, if any, is discarded."""
+    the next default instance: the current one, if any, is discarded. A key that
+    names nothing the component imports raises LinkError now."""
 exports: _Exports
 wit: _w.wit.World
