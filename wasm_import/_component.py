@@ -66,6 +66,7 @@ class ComponentInstance:
                 limits=limits or NO_LIMITS)
         if wasi_context is not None:  # WASI served in Python: its captured output is ours
             self._engine.stdout, self._engine.stderr = wasi_context.stdout, wasi_context.stderr
+            self._engine.stderr_tail = wasi_context.stderr_tail  # type: ignore[attr-defined]
         self._engine.host_table = b.HostResourceTable()  # type: ignore[attr-defined]
         self._engine.user = self  # type: ignore[attr-defined]
         self._callers: Dict[int, Callable[..., Any]] = {}

@@ -23,9 +23,10 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from . import _bindings as b
 from . import _wit_model as w
-from ._errors import LinkError
+from ._errors import LinkError, Trap
 from ._limits import NO_LIMITS, Limits
 from ._linking import _add_note
+from ._traps import OutputTail, guest_trap
 from ._values import Err
 from .runtime import _handles
 from .runtime._instance import HostImports, Instance
@@ -182,6 +183,7 @@ class CoreEngineInstance:
         self.user: Any = None  # the ComponentInstance this serves (set by it)
         self.stdout = bytearray()
         self.stderr = bytearray()
+        self.stderr_tail: Optional[OutputTail] = None  # fed by the WASI context, if any
         self._policies: Dict[Any, PythonResources] = {}
         self._policy_lock = threading.Lock()
         self.runtime = Instance(module.__wasm_compiled__, _Host(self, functions, resources), limits,
@@ -203,8 +205,20 @@ class CoreEngineInstance:
 
     def caller(self, fplan: b.FunctionPlan) -> Callable[..., Any]:
         key = fplan.path[0] if fplan.path else None
-        return self.runtime.export_caller(key, fplan.func.name, fplan.func, fplan.returns_result,
+        call = self.runtime.export_caller(key, fplan.func.name, fplan.func, fplan.returns_result,
                                           self.policy(fplan), fplan.qualname)
+
+        def traps_told(*args: Any) -> Any:
+            try:
+                return call(*args)
+            except Trap as trap:  # with the guest's last words on stderr, or as "out of memory"
+                raise guest_trap(trap, self) from None
+
+        return traps_told
+
+    @property
+    def limits(self) -> Limits:
+        return self.runtime.store.limits
 
     def drop_resource(self, handle: Any) -> None:
         """The host lets go of a guest resource it owned (a `Rep`): run its destructor."""

@@ -79,6 +79,11 @@ class Trap(WasmImportError):
         self.stderr = stderr
         self.args = (self._text(),)
 
+    def _set_trace(self, trace: str) -> None:
+        """Where the guest was (a trap our side of the ABI raised learns it afterwards)."""
+        self.trace = trace
+        self.args = (self._text(),)
+
 
 class InstancePoisonedError(WasmImportError):
     """An instance trapped earlier and cannot be entered again; make a new instance."""

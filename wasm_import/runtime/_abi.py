@@ -370,7 +370,8 @@ def _string(encoding: str) -> Converter:
         if encoding == "utf16" or (encoding != "utf8" and units & tag):
             return _load_utf16(cx, ptr, units & ~tag if encoding != "utf16" else units)
         if ptr + units > len(cx.view):
-            raise Trap(f"string of {units} bytes at {ptr:#x} runs past the end of memory ({len(cx.view)} bytes)")
+            raise Trap(f"string pointer/length out of bounds of memory: {units} bytes at {ptr:#x} run past "
+                       f"the end of memory ({len(cx.view)} bytes)")
         if encoding == "utf8":
             try:
                 return str(cx.view[ptr:ptr + units], "utf-8")
@@ -404,7 +405,8 @@ def _checked_list_range(cx: CallContext, ptr: int, n: int, size: int, align: int
     if ptr % align:
         raise Trap(f"{wit} at {ptr:#x} is not aligned to {align}")
     if ptr + nbytes > len(cx.view):
-        raise Trap(f"{wit} of {n} elements at {ptr:#x} runs past the end of memory ({len(cx.view)} bytes)")
+        raise Trap(f"list pointer/length out of bounds of memory: {wit} of {n} elements at {ptr:#x} runs past "
+                   f"the end of memory ({len(cx.view)} bytes)")
     return nbytes
 
 
@@ -422,7 +424,8 @@ def _bytes_list(ty: w.Type) -> Converter:
 
     def load_range(cx: CallContext, ptr: int, n: int) -> bytes:
         if ptr + n > len(cx.view):
-            raise Trap(f"{wit} of {n} bytes at {ptr:#x} runs past the end of memory ({len(cx.view)} bytes)")
+            raise Trap(f"list pointer/length out of bounds of memory: {wit} of {n} bytes at {ptr:#x} runs past "
+                       f"the end of memory ({len(cx.view)} bytes)")
         return cx.view[ptr:ptr + n].tobytes()
 
     return _ranged(ty, store_range, load_range)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+import zlib
 from typing import Any, List, Sequence, Union
 
 from .._errors import DecodeError
@@ -103,8 +104,10 @@ def deserialize_file(path: str) -> CompiledComponent:
 
 
 def fingerprint() -> str:
-    """Identifies this runtime's compiled format (for cache keys)."""
-    return f"core-runtime-{_FORMAT};{engine_fingerprint()}"
+    """Identifies this runtime's compiled format (for cache keys), short enough to be
+    stored whole: wasmtime's version and a checksum of the engine's settings."""
+    full = engine_fingerprint()
+    return f"core{_FORMAT};{full.split(';', 1)[0]};cfg-{zlib.crc32(full.encode()):08x}"
 
 
 _ALLOWED_MODULES = frozenset({"wasm_import.runtime._plan", "wasm_import._wit_model", "builtins",

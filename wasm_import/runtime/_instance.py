@@ -265,6 +265,10 @@ class Instance:
                 inst._depth += 1
                 try:
                     return call(*args)
+                except Trap as trap:  # raised by the canonical ABI (not wasmtime): poisons too
+                    if inst.store.poisoned is None:
+                        inst.store.poisoned = trap.message
+                    raise
                 finally:
                     if inst._pending_drops:
                         inst._leave()

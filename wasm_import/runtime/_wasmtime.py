@@ -883,6 +883,10 @@ class Store:
         if pending is not None:
             self.poisoned = (f"interrupted by {type(pending).__name__}" if isinstance(pending, KeyboardInterrupt)
                              else f"a host function raised {type(pending).__name__}")
+            if isinstance(pending, Trap):  # raised by our side of the ABI: where the guest was
+                self.poisoned = pending.message
+                if not pending.trace:
+                    pending._set_trace(_engine_lib.split_trap_text(text)[1])
             raise pending
         exc = _trap_from(text, code, self)
         self.poisoned = exc.message

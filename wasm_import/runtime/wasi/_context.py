@@ -86,7 +86,11 @@ class WasiContext:
         self.preopens: List[Tuple[Any, str]] = [(self._preopen(d), d.guest) for d in self.wasi.dirs]
         self._stdin = self._input(self.wasi.stdin)
         self._stdout_stream = self._output(self.wasi.stdout, self.stdout, 1, "stdout")
-        self._stderr_stream = self._output(self.wasi.stderr, self.stderr, 2, "stderr")
+        # the guest's last words on stderr, whatever its mode: a Trap carries them (_traps)
+        from ..._traps import OutputTail
+
+        self.stderr_tail = OutputTail()
+        self._stderr_stream = self._output(self.wasi.stderr, self.stderr, 2, "stderr", self.stderr_tail.write)
         self._insecure = _random.Random(os.urandom(16))
         seed = os.urandom(16)
         self._insecure_seed = (int.from_bytes(seed[:8], "little"), int.from_bytes(seed[8:], "little"))
@@ -144,7 +148,16 @@ class WasiContext:
         self._owned_files.append(f)
         return f
 
-    def _output(self, spec: Any, sink: bytearray, fd: int, name: str) -> io.OutputStream:
+    def _output(self, spec: Any, sink: bytearray, fd: int, name: str,
+                tee: Optional[Callable[[bytes], None]] = None) -> io.OutputStream:
+        if tee is not None:  # every write also goes to `tee`
+            inner = self._output(spec, sink, fd, name)
+            write_inner = getattr(inner, "write_bytes")
+
+            def write(data: bytes) -> None:
+                tee(data)
+                write_inner(data)
+            return self.bind(io.CallbackOutputStream(write, getattr(inner, "flush_bytes")))
         if spec == "capture":
             stream: io.OutputStream = io.CallbackOutputStream(sink.extend)
         elif spec == "discard":
