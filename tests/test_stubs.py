@@ -238,9 +238,11 @@ def test_stubs_command_writes_beside_and_checks(adder_wasm: Path, tmp_path: Path
 
 def test_stubs_command_reports_files_that_are_not_components(tmp_path: Path,
                                                              capfd: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "junk.wasm").write_bytes(b"\0asm\x01\0\0\0")
+    (tmp_path / "junk.wasm").write_bytes(b"not wasm at all")
+    (tmp_path / "core.wasm").write_bytes(b"\0asm\x01\0\0\0")  # a core module: skipped, with a notice
     assert main(["stubs", str(tmp_path)]) == 1
-    assert "junk.wasm" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "junk.wasm" in err and f"skipped {tmp_path / 'core.wasm'}: a core WebAssembly module" in err
 
 
 def test_repo_stubs_of_examples_are_fresh() -> None:

@@ -466,3 +466,92 @@ def test_corpus_default_instance_recovers_under_concurrent_traps(corpus):
     for t in threads:
         t.join()
     assert errors == []
+
+
+# -- 9. bool is not a number; WAVE refuses lone surrogates; stubs skip core modules; --version ----
+
+@pytest.mark.parametrize("args, param, wit", [
+    ((1.0, True, 1), "b", "s32"),
+    ((1.0, 2, False), "c", "u8"),
+    ((True, 2, 3), "a", "f64"),
+])
+def test_bool_is_refused_for_every_numeric_parameter(values_mod, args, param, wit):
+    with pytest.raises(TypeError, match=rf"mix\(\): parameter '{param}' \({wit}\): expected {wit}.*, got bool"):
+        values_mod.mix(*args)
+    assert values_mod.mix(1.5, -2, 3) == "1.5 -2 3"
+
+
+def test_bool_is_refused_for_corpus_numbers(corpus):
+    from tests.test_linking_corpus import NumbersHost
+
+    mod = wasm_import.load(corpus / "jco/numbers.component.wasm")
+    mod.link({"test:numbers/test": NumbersHost()})
+    for name in ("u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64", "f32", "f64"):
+        f = getattr(mod.test, f"roundtrip_{name}")
+        with pytest.raises(TypeError, match=rf"roundtrip_{name}\(\): parameter 'a' \({name}\): .*got bool True"):
+            f(True)
+        assert f(1) == 1
+
+
+def test_a_host_function_returning_bool_for_an_int_is_refused(corpus):
+    from tests.test_linking_corpus import NumbersHost
+
+    class BoolHost(NumbersHost):
+        def roundtrip_u8(self, a):
+            return True
+
+    inst = wasm_import.load(corpus / "jco/numbers.component.wasm").instantiate(
+        imports={"test:numbers/test": BoolHost()})
+    with pytest.raises(TypeError, match=r"function 'roundtrip-u8' returned a bad value for WIT type u8: "
+                                        r"expected u8 \(an int in 0..255\), got bool True"):
+        inst.test_imports()
+
+
+def test_wave_refuses_lone_surrogates_in_literals():
+    from wasm_import import _wave
+    from wasm_import._wit_model import Primitive
+
+    for text, ty, column in (('"ab\ud800"', Primitive.STRING, 4), ("'\udfff'", Primitive.CHAR, 2),
+                             ('"\\u{d800}"', Primitive.STRING, 2)):
+        with pytest.raises(_wave.WaveError, match=rf"is not a Unicode scalar value \(column {column}\)"):
+            _wave.parse(text, ty)
+    assert _wave.parse('"ok \\u{1f680}"', Primitive.STRING) == "ok \U0001f680"
+
+
+def test_call_command_refuses_a_lone_surrogate_before_calling(corpus, capsys):
+    from wasm_import._cli import main
+
+    path = str(corpus / "jco/strings.component.wasm")
+    assert main(["call", path, 'roundtrip("fine")']) == 0
+    assert capsys.readouterr().out == '"fine"\n'
+    assert main(["call", path, 'roundtrip("bad \ud800")']) == 2
+    err = capsys.readouterr().err
+    assert "lone surrogate (U+D800) is not a Unicode scalar value (column 16)" in err
+    assert "roundtrip(\"bad \ufffd\")" in err
+
+
+def test_stubs_of_a_folder_skip_core_modules(tmp_path, adder_wasm, capsys):
+    import shutil
+
+    import wasmtime
+
+    from wasm_import._cli import main
+
+    shutil.copy(adder_wasm, tmp_path / "adder.wasm")
+    (tmp_path / "plain.wasm").write_bytes(wasmtime.wat2wasm("(module (func (export \"f\")))"))
+    assert main(["stubs", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"skipped {tmp_path / 'plain.wasm'}: a core WebAssembly module, not a component\n"
+    assert captured.out == f"wrote {tmp_path / 'adder.pyi'}\n"
+    assert main(["stubs", str(tmp_path), "--check"]) == 0
+    assert main(["stubs", str(tmp_path / "plain.wasm")]) == 1  # named explicitly: an error
+
+
+def test_version_option():
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-m", "wasm_import", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert out.stdout.startswith(f"wasm-import {version('wasm-import')} (wasmtime {version('wasmtime')}, Python ")

@@ -144,7 +144,14 @@ def run_stubs(args: argparse.Namespace) -> int:
 
     files: t.List[Path] = []
     for given in map(Path, args.paths):
-        files.extend(sorted(given.glob("*.wasm")) if given.is_dir() else [given])
+        if not given.is_dir():
+            files.append(given)
+            continue
+        for found in sorted(given.glob("*.wasm")):
+            if _is_core_module(found):  # a folder may hold plain modules beside components
+                print(f"skipped {found}: a core WebAssembly module, not a component", file=sys.stderr)
+            else:
+                files.append(found)
     problems = 0
     for wasm in files:
         try:
@@ -165,6 +172,16 @@ def run_stubs(args: argparse.Namespace) -> int:
             stub.write_text(text, encoding="utf-8")
             print(f"wrote {stub}")
     return 1 if problems else 0
+
+
+def _is_core_module(path: Path) -> bool:
+    """A core module starts `\\0asm` and version 1; a component has layer 1 after it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head == b"\0asm\x01\x00\x00\x00"
 
 
 def add_stubs(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -259,10 +276,25 @@ COMMANDS: t.List[t.Callable[["argparse._SubParsersAction[argparse.ArgumentParser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wasm_import",
                                      description="WebAssembly components as Python modules.")
+    parser.add_argument("--version", action="version", version=_version_text())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add_command in COMMANDS:
         add_command(commands)
     return parser
+
+
+def _version_text() -> str:
+    """`wasm-import X.Y.Z (wasmtime A.B.C, Python D.E.F)`: what a bug report needs."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"wasm-import {of('wasm-import')} (wasmtime {of('wasmtime')}, Python {platform.python_version()})"
 
 
 def main(argv: t.Optional[t.Sequence[str]] = None) -> int:

@@ -244,8 +244,8 @@ def _int_converter(kind: int, bits: int, signed: bool) -> Converter:
     expected = f"{name} (an int in {lo}..{hi})"
 
     def check(v: Any) -> int:
-        if not isinstance(v, int):
-            raise _wrong(expected, v)
+        if v.__class__ is not int and (not isinstance(v, int) or isinstance(v, bool)):
+            raise _wrong(expected, v)  # bool is refused, as for floats (see _checks)
         if not lo <= v <= hi:
             raise ValueError(f"expected {expected}, got {v}: out of range")
         return v

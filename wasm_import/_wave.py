@@ -69,7 +69,11 @@ class WaveError(ValueError):
         self.column = offset - line_start + 1
         self.source_line = text[line_start:line_end if line_end >= 0 else len(text)]
         caret = " " * (self.column - 1) + "^"
-        super().__init__(f"{message} (column {self.column})\n  {self.source_line}\n  {caret}")
+        shown = _SURROGATE_RE.sub("\ufffd", self.source_line)  # printable, columns kept
+        super().__init__(f"{message} (column {self.column})\n  {shown}\n  {caret}")
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 # -- the lexer ----------------------------------------------------------------------------------
@@ -147,6 +151,9 @@ def _unescape(body: str, text: str, offset: int) -> str:
     while i < len(body):
         ch = body[i]
         if ch != "\\":
+            if "\ud800" <= ch <= "\udfff":  # every call would refuse it: say so here, where it is
+                raise WaveError(f"a lone surrogate (U+{ord(ch):04X}) is not a Unicode scalar value",
+                                text, offset + i)
             out.append(ch)
             i += 1
             continue
