@@ -856,8 +856,14 @@ class Codec:
                 res = w.unalias(resource)
                 assert isinstance(res, w.TypeDef)
                 return _handle(target, self.policy, res, isinstance(kind, w.Borrow))
-            case w.Future() | w.Stream():
-                return _unsupported(target, "async values need the async ABI")
+            case w.Stream():
+                from ._async import stream_converter  # async values (imported late: a cycle)
+
+                return stream_converter(target, self.converter)  # type: ignore[no-any-return]
+            case w.Future():
+                from ._async import future_converter
+
+                return future_converter(target, self.converter)  # type: ignore[no-any-return]
             case _:
                 raise TypeError(f"{wit_type_name(target)} is not a value type")
 

@@ -149,6 +149,8 @@ class CallScope:
 
 
 def _checked(h: Handle, rt: ResourceType, i: int) -> Handle:
+    if not isinstance(h, Handle):  # a waitable, waitable set or stream/future end (async)
+        raise Trap(f"handle index {i} is a {type(h).__name__}, not a {rt.name} handle")
     if h.rt is not rt:
         raise Trap(f"handle index {i} is a {h.rt.name} handle, not {rt.name}")
     return h

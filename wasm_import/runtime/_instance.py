@@ -28,7 +28,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .. import _wit_model as w
 from .._errors import Trap
 from .._limits import NO_LIMITS, Limits
-from . import _abi, _handles
+from .._values import Err
+from . import _abi, _async, _handles
+from . import _layout
 from . import _plan as p
 from ._compiled import CompiledComponent
 from ._wasmtime import Extern, FuncType, Store
@@ -75,6 +77,7 @@ class Instance:
         self._extra_host_types: Dict[Tuple[str, str], _handles.ResourceType] = {}
         self._depth = 0  # calls from the host under way (lock held)
         self._pending_drops: List[Tuple[_handles.ResourceType, int]] = []
+        self.async_rt = _async.AsyncRuntime(self)  # component-model async (issue 14)
         with self.lock:
             for step in plan.instances:
                 if isinstance(step, p.Bag):
@@ -132,7 +135,7 @@ class Instance:
 
     def _lowering(self, lowering: Any) -> Tuple[Callable[..., Any], FuncType]:
         if lowering.options.is_async:
-            return self._refuse(f"an async lowering of {lowering.type.name!r}"), _flat(lowering.type)
+            return self._async_lowering(lowering)
         if isinstance(lowering, p.LowerHost):
             func, target, returns_result, policy, label = self.host.function(lowering.key, lowering.name)
             callback = _abi.host_callback(func, target, self.options(lowering.options), policy, returns_result,
@@ -175,7 +178,7 @@ class Instance:
 
     def _intrinsic(self, intrinsic: Any) -> Tuple[Callable[..., Any], FuncType]:
         if isinstance(intrinsic, p.BuiltinIntrinsic):
-            return self._refuse(f"the canon built-in {intrinsic.op}"), FuncType((), ())
+            return self._async_builtin(intrinsic)
         rt = self.resource_types[intrinsic.resource]
         state = self.states[intrinsic.instance]
         if intrinsic.op == "new":
@@ -244,11 +247,7 @@ class Instance:
         if lift is None:
             raise LookupError(f"the component exports no function {name!r}" + (f" in {key!r}" if key else ""))
         if lift.options.is_async:
-            def refuse(*_: Any) -> Any:
-                raise NotImplementedError(
-                    f"{qualname}() is an async function (component-model async ABI), which this runtime "
-                    "does not call yet")
-            return refuse
+            return self._async_export(lift, func, returns_result, policy, qualname)
         lock, inst = self.lock, self
         call: Optional[Callable[..., Any]] = None
 
@@ -280,6 +279,124 @@ class Instance:
     @property
     def poisoned(self) -> Optional[str]:
         return self.store.poisoned
+
+    # -- component-model async (runtime/_async.py does the work) ---------------------------
+
+    def _async_export(self, lift: "p.Lift", func: w.Function, returns_result: bool, policy: Any,
+                      qualname: str) -> Callable[..., Any]:
+        """An async-lifted export: a function returning a coroutine (callback form only)."""
+        if lift.options.callback is None:
+            def refuse(*_: Any) -> Any:
+                raise NotImplementedError(
+                    f"{qualname}() is lifted with the stackful async ABI (no callback), which this "
+                    "runtime does not run; it runs the callback form componentize-py and wit-bindgen emit")
+            return refuse
+        inst = self
+        built: List[Any] = []
+
+        def build() -> Any:
+            opts = self.options(lift.options)
+            codec = _abi.codec_for(policy, opts.string_encoding, self.module_name)
+            sig = _abi._Signature(func, codec, "lift")
+            n = len(sig.params)
+            arity = f"{qualname}() takes {n} argument{'s' * (n != 1)} ({', '.join(sig.names)}), got {{}}"
+
+            def describe(k: int, e: Exception) -> Exception:
+                return type(e)(f"{qualname}(): parameter {sig.names[k]!r} ({sig.params[k].wit}): {e}")
+
+            def lower_args(args: Tuple[Any, ...]) -> List[Any]:
+                cx = _abi.CallContext(opts)
+                if sig.uses_memory:
+                    cx.refresh()
+                return _abi.lower_values(cx, sig, args, describe)
+
+            result_conv = sig.result
+            flat_count = len(_layout.flatten(func.result)) if func.result is not None else 0
+
+            def on_return(ropts: Any, flat: Tuple[Any, ...]) -> Any:
+                if result_conv is None:
+                    return None
+                cx = _abi.CallContext(ropts)
+                if flat_count > _layout.MAX_FLAT_PARAMS:
+                    cx.refresh()
+                    cx.checked_range(flat[0], result_conv.size, result_conv.align, "task.return result")
+                    value = result_conv.load(cx, flat[0])
+                else:
+                    if ropts.memory is not None:
+                        cx.refresh()
+                    value = result_conv.lift(cx, flat, 0)
+                cx.finish()
+                if returns_result:
+                    if isinstance(value, Err):
+                        return _Raise(value)
+                    return value.value
+                return value
+
+            core, callback = self._func(lift.func), self._func(lift.options.callback)  # type: ignore[arg-type]
+
+            def counted(fn: Callable[..., tuple]) -> Callable[..., tuple]:
+                def call(*flat: Any) -> tuple:
+                    inst._depth += 1
+                    try:
+                        return fn(*flat)
+                    except Trap as trap:
+                        if inst.store.poisoned is None:
+                            inst.store.poisoned = trap.message
+                        raise
+                    finally:
+                        inst._leave()
+                return call
+
+            return self.async_rt.export_caller(qualname, n, arity, lift.options.instance, lower_args,
+                                               counted(core), counted(callback), on_return)
+
+        async def call(*args: Any) -> Any:
+            if not built:
+                with inst.lock:
+                    if not built:
+                        built.append(build())
+            value = await built[0](*args)
+            if isinstance(value, _Raise):
+                raise value.err
+            return value
+
+        call.__wasm_async__ = True  # type: ignore[attr-defined]
+        return call
+
+    def _async_lowering(self, lowering: Any) -> Tuple[Callable[..., Any], FuncType]:
+        sig = _layout.flatten_async_functype(lowering.type, "lower")
+        ftype = FuncType(tuple(sig.params), tuple(sig.results))
+        if isinstance(lowering, p.LowerLifted):
+            return self._refuse(f"an async call to {lowering.type.name!r} of another component "
+                                "(async calls between composed components)"), ftype
+        func, target, returns_result, policy, label = self.host.function(lowering.key, lowering.name)
+        built: List[Any] = []
+
+        def callback(*flat: Any) -> Any:
+            if not built:
+                opts = self.options(lowering.options)
+                codec = _abi.codec_for(policy, opts.string_encoding, self.module_name)
+                built.append(self.async_rt.async_host_callback(func, target, opts, codec, returns_result,
+                                                               label))
+            return built[0](*flat)
+
+        return callback, ftype
+
+    def _async_builtin(self, intrinsic: "p.BuiltinIntrinsic") -> Tuple[Callable[..., Any], FuncType]:
+        params, results = _async.core_type_of(intrinsic)
+        callback = self.async_rt.builtin(
+            intrinsic, self.options,
+            lambda _opts: _abi.codec_for(self._spec_policy, "utf8", self.module_name))
+        return callback, FuncType(params, results)
+
+
+class _Raise:
+    """An `Err` a task returned, to raise in the caller's coroutine."""
+
+    __slots__ = ("err",)
+
+    def __init__(self, err: Any) -> None:
+        self.err = err
 
 
 class _Unraisable:
