@@ -148,6 +148,7 @@ class PythonResources:
         eng = self._engine()
         kind, what = self._kind(typedef)
         if kind == "host":
+            self._not_ours(eng, what, value)
             rt = eng.runtime.host_resource_type(*what)
             return _handles.lower_own(cx.inst, rt, eng.host_table.add(value))
         rep = self._checked(what, value)._take(eng)
@@ -157,6 +158,7 @@ class PythonResources:
         eng = self._engine()
         kind, what = self._kind(typedef)
         if kind == "host":
+            self._not_ours(eng, what, value)
             rt = eng.runtime.host_resource_type(*what)
             table = eng.host_table
             rep = table.add(value)
@@ -164,6 +166,13 @@ class PythonResources:
             return _handles.lower_borrow(cx.inst, cx.scope, rt, rep)
         rep = self._checked(what, value)._checked_handle(eng)
         return _handles.lower_borrow(cx.inst, cx.scope, rep.rt, rep.rep)
+
+    @staticmethod
+    def _not_ours(eng: "CoreEngineInstance", what: Tuple[str, str], value: Any) -> None:
+        """A host resource is any Python object, but not one of this instance's exports."""
+        if isinstance(value, b.GuestResource) and getattr(value, "_owner", None) is eng:
+            raise TypeError(f"expected the imported resource {what[1]} (implemented by the host), "
+                            f"got this instance's own exported {type(value).__name__}")
 
     @staticmethod
     def _checked(rplan: Any, value: Any) -> Any:
@@ -208,13 +217,21 @@ class CoreEngineInstance:
         call = self.runtime.export_caller(key, fplan.func.name, fplan.func, fplan.returns_result,
                                           self.policy(fplan), fplan.qualname)
 
+        lock, store, user = self.lock, self.runtime.store, self.user
+
         def traps_told(*args: Any) -> Any:
-            try:
-                return call(*args)
-            except Trap as trap:  # with the guest's last words on stderr, or as "out of memory"
-                raise guest_trap(trap, self) from None
+            with lock:
+                if store.poisoned is not None:  # found poisoned before entering: says which instance
+                    b.poisoned_at_entry(self, user)
+                try:
+                    return call(*args)
+                except Trap as trap:  # with the guest's last words on stderr, or as "out of memory"
+                    raise guest_trap(trap, self) from None
 
         return traps_told
+
+    def check_usable(self) -> None:
+        self.runtime.store._check_usable()
 
     @property
     def limits(self) -> Limits:
