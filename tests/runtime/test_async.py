@@ -211,3 +211,61 @@ def test_a_bad_value_from_an_async_import_names_it(mod: Any) -> None:
     api = mod.instantiate(imports={"test:asyncy/host": {"sleep_then": bad, "log": print}}).api
     with pytest.raises(TypeError, match="sleep.then.*returned a bad value for WIT type u32"):
         asyncio.run(api.via_host(1, 1))
+
+
+@pytest.mark.parametrize("limits, message", [
+    (wasm_import.Limits(fuel=20_000_000), "used up its fuel of 20000000 units"),
+    (wasm_import.Limits(timeout=0.3), "ran longer than its timeout of 0.3 s"),
+])
+def test_limits_stop_an_async_call_and_poison(mod: Any, limits: Any, message: str) -> None:
+    api = mod.instantiate(imports=Host().imports(), limits=limits).api
+    assert asyncio.run(api.slow_add(1, 2)) == 3  # each slice of guest work gets the budget
+    start = time.perf_counter()
+    with pytest.raises(wasm_import.LimitExceeded, match=message):
+        asyncio.run(api.blob(10, 200_000_000))  # the guest builds a 200 MB block first
+    assert time.perf_counter() - start < 5
+    with pytest.raises(InstancePoisonedError, match="trapped earlier"):
+        asyncio.run(api.slow_add(1, 2))
+
+
+def test_stackful_async_lift_is_refused_by_name() -> None:
+    from tests._build import wasm_tools
+
+    wat = """(component
+      (core module $m
+        (func (export "f"))
+        (memory (export "memory") 1))
+      (core instance $i (instantiate $m))
+      (func $f (canon lift (core func $i "f") async))
+      (export "f" (func $f)))"""
+    import tempfile, pathlib
+    with tempfile.TemporaryDirectory() as d:
+        src = pathlib.Path(d) / "stackful.wat"
+        src.write_text(wat)
+        out = pathlib.Path(d) / "stackful.wasm"
+        out.write_bytes(wasm_tools("parse", src))
+        m = wasm_import.load(out, engine="core")
+        with pytest.raises(NotImplementedError, match=r"f\(\) is lifted with the stackful async ABI"):
+            m.f()
+
+
+def test_a_stream_of_another_type_is_refused(mod: Any) -> None:
+    api = _instance(mod).api
+
+    async def main() -> None:
+        numbers = await api.count_up(3)
+        await api.sum_bytes(numbers)
+
+    with pytest.raises(TypeError, match=r"expected a stream of u8, got one of u32"):
+        asyncio.run(main())
+
+
+def test_a_guest_stream_forwards_to_a_guest(mod: Any) -> None:
+    api = _instance(mod).api
+
+    async def main() -> Any:
+        blob = await api.blob(5000, 1000)
+        return await api.sum_bytes(blob)
+
+    block = bytes(i & 0xFF for i in range(1000))
+    assert asyncio.run(main()) == 5 * sum(block)

@@ -506,6 +506,15 @@ def _elem_conv(elem: Optional[w.Type], converter: Callable[[w.Type], Any]) -> An
     return converter(elem)
 
 
+def _shape(elem: Optional[w.Type]) -> Tuple[str, Any]:
+    """What must agree when a stream or future moves on: its element's WIT and layout."""
+    if elem is None:
+        return ("no payload", None)
+    from .._pytypes import wit_type_name
+
+    return (wit_type_name(elem), (L.flatten(elem), L.size(elem), w.unalias(elem) is w.Primitive.U8))
+
+
 def _async_value(ty: w.TypeDef, converter: Callable[[w.Type], Any], future: bool) -> Any:
     from ._abi import Converter, _U32  # _abi builds these converters; imported late (a cycle)
 
@@ -538,6 +547,8 @@ def _async_value(ty: w.TypeDef, converter: Callable[[w.Type], Any], future: bool
         if isinstance(value, (StreamReader, FutureReader)):
             if isinstance(value, FutureReader) != future or value.done:
                 raise TypeError(f"expected a {what}, got {value!r}")
+            if _shape(value.shared.elem) != _shape(elem):
+                raise TypeError(f"expected a {what} of {_shape(elem)[0]}, got one of {_shape(value.shared.elem)[0]}")
             shared = value.shared
             value.done = True
         else:
@@ -598,6 +609,7 @@ class Task:
             self.failure = exc
         if not self.result.done():
             self.result.set_exception(exc)
+            self.result.exception()  # raised to the caller directly too: never "unretrieved"
         if self.waiting is not None and not self.waiting.done():
             self.waiting.set_result(None)
 
