@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Optional, Union
 from . import wit
 from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, LinkError, Trap, WasmImportError
 from ._limits import Limits
+from .runtime._async import Future, FutureReader, Stream, StreamReader
 from ._hook import install, uninstall
 from ._values import Err, Ok, Result, Some
 from ._wasi import Dir, Net, Wasi
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._component import ComponentInstance, ComponentModule
 
 __all__ = [
+    "Stream", "StreamReader", "Future", "FutureReader",
     "load",
     "install",
     "uninstall",

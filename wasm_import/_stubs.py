@@ -84,6 +84,8 @@ class TypeNamer:
     `echo.PersonInfo`), for `wasm-import inspect`.
     """
 
+    _param = False  # annotating a parameter (stream/future take more kinds of values in)
+
     def __init__(self, plan: b.ModulePlan, readable: bool = False) -> None:
         self.plan = plan
         self.readable = readable
@@ -153,7 +155,26 @@ class TypeNamer:
             if guest and resource in self.resources:
                 return self.resources[resource]
             return f"{t}Any"
-        return f"{t}Any"  # future, stream: not supported by the engine yet
+        if isinstance(kind, (w.Stream, w.Future)):
+            return self.async_value(kind)
+        return f"{t}Any"
+
+    def async_value(self, kind: "w.Stream | w.Future") -> str:
+        """stream<T>: a StreamReader[T] back (chunks of bytes for stream<u8>); anything a
+        stream can be made from going in. future<T>: a FutureReader[T] back; a Future[T]
+        or an awaitable going in."""
+        t = self.t
+        elem = kind.type
+        if isinstance(kind, w.Stream):
+            item = "bytes" if elem is not None and w.unalias(elem) is w.Primitive.U8 else self.annotation(elem)
+            if self._param:
+                return (f"{t}Union[_w.Stream[{item}], _w.StreamReader[{item}], {t}Iterable[{item}], "
+                        f"{t}AsyncIterable[{item}]]")
+            return f"_w.StreamReader[{item}]"
+        item = self.annotation(elem)
+        if self._param:
+            return f"{t}Union[_w.Future[{item}], _w.FutureReader[{item}], {t}Awaitable[{item}]]"
+        return f"_w.FutureReader[{item}]"
 
     def returns(self, fplan: b.FunctionPlan, scope: Optional[w.InterfaceRef], imported: bool) -> str:
         """What calling the function returns: the `ok` type of a returned `result`."""
@@ -168,7 +189,11 @@ class TypeNamer:
         params = list(zip(fplan.param_names, fplan.func.params))
         if fplan.func.kind is w.FunctionKind.METHOD:
             params = params[1:]
-        return [f"{name}: {self.annotation(p.type, scope, imported)}" for name, p in params]
+        self._param = True
+        try:
+            return [f"{name}: {self.annotation(p.type, scope, imported)}" for name, p in params]
+        finally:
+            self._param = False
 
 
 def python_signature(namer: TypeNamer, fplan: b.FunctionPlan, scope: Optional[w.InterfaceRef] = None,
@@ -176,6 +201,8 @@ def python_signature(namer: TypeNamer, fplan: b.FunctionPlan, scope: Optional[w.
     """`(a: int, b: int) -> int`: the Python signature of a planned function."""
     params = ([first] if first else []) + namer.parameters(fplan, scope, imported)
     result = "None" if fplan.func.kind is w.FunctionKind.CONSTRUCTOR else namer.returns(fplan, scope, imported)
+    if imported and fplan.func.is_async:  # the host implements it with an async def, or plainly
+        result = f"_t.Union[{result}, _t.Awaitable[{result}]]"
     return f"({', '.join(params)}) -> {result}"
 
 
@@ -317,7 +344,8 @@ class _StubBuilder:
         if decorator:
             self.out.line(decorator)
         signature = python_signature(self.namer, fplan, scope, imported, first)
-        self.out.line(f"def {name}{signature}:")
+        is_async = fplan.func.is_async and not imported  # an import may be a plain function too
+        self.out.line(f"{'async ' if is_async else ''}def {name}{signature}:")
         self.out.body(fplan.doc)
 
     def resource(self, rplan: b.ResourcePlan, scope: Optional[w.InterfaceRef]) -> None:

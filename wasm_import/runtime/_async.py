@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
 
 from .. import _wit_model as w
 from .._errors import Trap
@@ -41,6 +41,7 @@ __all__ = ["AsyncRuntime", "HostStream", "HostFuture", "StreamReader", "FutureRe
            "Stream", "Future", "stream_converter", "future_converter", "BLOCKED"]
 
 BLOCKED = 0xFFFF_FFFF
+T = TypeVar("T")
 # event codes
 NONE, SUBTASK, STREAM_READ, STREAM_WRITE, FUTURE_READ, FUTURE_WRITE, TASK_CANCELLED = range(7)
 # copy results
@@ -350,7 +351,7 @@ class _HostEnd:
         return fut.result()
 
 
-class StreamReader(_HostEnd):
+class StreamReader(_HostEnd, Generic[T]):
     """The readable end of a `stream<T>` the host holds: `await read(n)` gives up to n
     values (`bytes` for stream<u8>, else a list), empty once the writer is gone;
     `async for` gives chunks of bytes for stream<u8> and single values otherwise.
@@ -413,7 +414,7 @@ class StreamReader(_HostEnd):
         return f"<StreamReader{' (done)' if self.done else ''}>"
 
 
-class FutureReader(_HostEnd):
+class FutureReader(_HostEnd, Generic[T]):
     """The readable end of a `future<T>` the host holds: `await reader` gives the value."""
 
     def __await__(self) -> Any:
@@ -437,7 +438,7 @@ class FutureReader(_HostEnd):
                 self.shared.drop()
 
 
-class Stream:
+class Stream(Generic[T]):
     """A stream the host writes and a guest reads: pass it where a `stream<T>` goes, then
     `await write(values)` (bytes for stream<u8>) and `close()`. `write` returns how many
     values the reader took (fewer only if it went away)."""
@@ -481,7 +482,7 @@ class Stream:
         self.close()
 
 
-class Future(Stream):
+class Future(Stream[T]):
     """A future the host fills and a guest reads: pass it where a `future<T>` goes, then
     `await set(value)`."""
 
