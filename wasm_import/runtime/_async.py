@@ -404,7 +404,7 @@ class StreamReader(_HostEnd, Generic[T]):
             with self.runtime.lock:
                 self.shared.drop()
 
-    async def __aenter__(self) -> "StreamReader":
+    async def __aenter__(self) -> "StreamReader[T]":
         return self
 
     async def __aexit__(self, *_: Any) -> None:
@@ -475,7 +475,7 @@ class Stream(Generic[T]):
                 with self._writer.runtime.lock:
                     self._writer.shared.drop()
 
-    async def __aenter__(self) -> "Stream":
+    async def __aenter__(self) -> "Stream[T]":
         return self
 
     async def __aexit__(self, *_: Any) -> None:
@@ -746,12 +746,12 @@ class AsyncRuntime:
 
     # -- values the host passes as streams or futures ------------------------------------------
 
-    def stream_from(self, value: Any, shared: SharedStream, what: str) -> Stream:
+    def stream_from(self, value: Any, shared: SharedStream, what: str) -> "Stream[Any]":
         """A Stream fed from bytes, an iterable or an async iterable, by a background job."""
         if not (hasattr(value, "__aiter__") or hasattr(value, "__iter__")) or isinstance(value, str):
             raise TypeError(f"expected a {what} (a wasm_import Stream, a StreamReader, bytes, an "
                             f"iterable or an async iterable), got {type(value).__name__}")
-        stream = Stream()
+        stream: Stream[Any] = Stream()
         stream._bind(shared)
         as_bytes = shared.conv == "bytes"
 
@@ -774,8 +774,8 @@ class AsyncRuntime:
         self.spawn(pump())
         return stream
 
-    def future_from(self, value: Any, shared: SharedStream) -> Future:
-        future = Future()
+    def future_from(self, value: Any, shared: SharedStream) -> "Future[Any]":
+        future: Future[Any] = Future()
         future._bind(shared)
 
         async def fill() -> None:
@@ -877,7 +877,7 @@ class AsyncRuntime:
                         task.fail(e)
 
             subtask.job = runtime.spawn(finish())
-            return STARTED | (index << 4)
+            return STARTED | (int(index) << 4)
 
         return callback
 
@@ -1029,7 +1029,7 @@ class AsyncRuntime:
                 shared = (SharedFuture if future else SharedStream)(elem, conv_cell[0], rt)
                 ri = table.add(CopyEnd(shared, True, future))
                 wi = table.add(CopyEnd(shared, False, future))
-                return ri | (wi << 32)
+                return int(ri) | (int(wi) << 32)
             return new
         if op in ("stream.read", "stream.write", "future.read", "future.write"):
             future = op.startswith("future")
