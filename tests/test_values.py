@@ -555,3 +555,118 @@ def test_version_option():
     out = subprocess.run([sys.executable, "-m", "wasm_import", "--version"], capture_output=True, text=True)
     assert out.returncode == 0
     assert out.stdout.startswith(f"wasm-import {version('wasm-import')} (wasmtime {version('wasmtime')}, Python ")
+
+
+# -- 6. pickling: values by value, modules and their functions by reference ----------------------
+
+def _roundtrip(value):
+    import pickle
+
+    return pickle.loads(pickle.dumps(value))
+
+
+def test_every_wit_value_class_pickles_to_an_equal_value_of_the_same_class(kitchen_wasm):
+    from wasm_import import Some
+
+    mod = wasm_import.load(kitchen_wasm)
+    echo = mod.echo
+    shapes = [echo.Shape_None_(), echo.Shape_Circle(1.5), echo.Shape_Rectangle(echo.RectSize(2.0, 3.0)),
+              echo.Shape_NamedShape("blob"), echo.Shape_UnitSquare()]
+    values = [
+        Ok(1), Err("bad"), Ok(), Err(), Some(None), Some(Some(3)), Ok(Err(2)),  # wasm_import's own
+        echo.PersonInfo(full_name="Ada", age_years=36, email_address=None, tag_list=["x"]),
+        *shapes, echo.Drawing(title_text="t", main_shape=shapes[2], layer_index=7),
+        *echo.TrafficLight, echo.Permissions(0), echo.Permissions.READ | echo.Permissions.EXEC_BIT,
+    ]
+    for value in values:
+        back = _roundtrip(value)
+        assert back == value and type(back) is type(value), value
+    # values made by the component, too: the same classes
+    drawing = echo.echo_drawing(values[-6])
+    assert _roundtrip(drawing) == drawing and type(_roundtrip(drawing).main_shape) is echo.Shape_Rectangle
+
+
+def test_corpus_values_pickle(corpus):
+    mod = wasm_import.load(corpus / "jco/variants.component.wasm")
+    t = mod.test
+    for value in (t.E1.A, t.C1_A(1), t.C4_B(4.0), t.Z1_B(), t.MyErrno.SUCCESS):
+        back = _roundtrip(value)
+        assert back == value and type(back) is type(value)
+
+
+def test_modules_and_their_functions_pickle_by_reference(values_mod, kitchen_wasm):
+    assert _roundtrip(values_mod) is values_mod  # loaded from a file: found again by its path
+    f = _roundtrip(values_mod.shapes.make_many)
+    assert f == values_mod.shapes.make_many and f.__self__ is values_mod.shapes
+    assert _roundtrip(values_mod.mix)(1.0, 2, 3) == "1.0 2 3"
+    kitchen = wasm_import.load(kitchen_wasm)
+    assert _roundtrip(kitchen.add)(2, 3) == 5 and _roundtrip(kitchen.echo) is kitchen.echo
+
+
+def test_what_lives_in_one_process_refuses_to_pickle(values_mod, adder_wasm):
+    import pickle
+
+    inst = values_mod.instantiate(values_imports())
+    with pytest.raises(TypeError, match=r"<instance of component 'values'> cannot be pickled: its state "
+                                        r"\(memory, resources\) lives in this process's wasm store"):
+        pickle.dumps(inst)
+    with pytest.raises(TypeError, match="of a component instance cannot be pickled"):
+        pickle.dumps(inst.shapes)
+    with pytest.raises(TypeError, match="a Thing resource cannot be pickled: it is a handle"):
+        pickle.dumps(values_mod.api.make(1))
+    from_bytes = wasm_import.load(adder_wasm.read_bytes())
+    with pytest.raises(TypeError, match="was loaded from bytes, so it cannot be pickled by reference"):
+        pickle.dumps(from_bytes)
+
+
+def _pool(workers=2):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: the workers share nothing with this process; everything goes by pickle
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _worker_pid(_):
+    import os
+
+    return os.getpid()
+
+
+def test_process_pool_maps_a_component_function_over_two_workers(corpus):
+    mod = wasm_import.load(corpus / "jco/records.component.wasm")
+    t = mod.test
+    records = [t.R1(a=i, b=t.F1.A if i % 2 else t.F1(0)) for i in range(40)]
+    with _pool(2) as pool:
+        pids = set(pool.map(_worker_pid, range(40), chunksize=1))
+        out = list(pool.map(t.roundtrip_record1, records, chunksize=5))
+        swapped = list(pool.map(t.swap_tuple, [(i, i * 1000) for i in range(10)]))
+    assert len(pids) == 2
+    assert out == records and all(type(r) is t.R1 for r in out)
+    assert swapped == [(i * 1000, i) for i in range(10)]
+
+
+def test_process_pool_with_the_repo_guest(adder_wasm, values_wasm):
+    adder = wasm_import.load(adder_wasm)
+    values = wasm_import.load(values_wasm, name="values")
+    with _pool(2) as pool:
+        assert list(pool.map(adder.add.add, range(10), range(10))) == [2 * i for i in range(10)]
+        assert list(pool.map(values.mix, [0.5, 1.5], [1, 2], [3, 4])) == ["0.5 1 3", "1.5 2 4"]
+
+
+def test_an_imported_module_pickles_by_its_import_name(tmp_path, adder_wasm, monkeypatch):
+    import importlib
+    import shutil
+    import sys
+
+    shutil.copy(adder_wasm, tmp_path / "pickled_adder.wasm")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    mod = importlib.import_module("pickled_adder")
+    try:
+        assert _roundtrip(mod) is mod
+        assert _roundtrip(mod.add.add)(20, 22) == 42
+        with _pool(2) as pool:  # the workers import it by name (sys.path goes along)
+            assert list(pool.map(mod.add.add, [1, 2], [3, 4])) == [4, 6]
+    finally:
+        sys.modules.pop("pickled_adder", None)

@@ -131,6 +131,10 @@ class GuestResource:
     def __exit__(self, *exc: Any) -> None:
         self.drop()
 
+    def __reduce__(self) -> Any:
+        raise TypeError(f"a {type(self).__name__} resource cannot be pickled: it is a handle into "
+                        "one instance's store, in this process")
+
     def __repr__(self) -> str:
         state = "dropped" if getattr(self, "_handle", None) is None else "live"
         return f"<{type(self).__qualname__} resource ({state})>"

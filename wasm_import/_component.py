@@ -18,8 +18,10 @@ poisoned: make a new one).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import types
+import weakref
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from . import _bindings as b
@@ -37,6 +39,13 @@ class Namespace(types.SimpleNamespace):
 
     def __repr__(self) -> str:
         return f"<interface {self.__wit_name__!r}>"
+
+    def __reduce__(self) -> Any:
+        module = self.__dict__.get("__wasm_module__")
+        if module is None:
+            raise TypeError(f"{self!r} of a component instance cannot be pickled (its state lives in "
+                            "this process); pickle the component module's interface instead")
+        return getattr, (module, self.__wasm_attr__)
 
 
 # -- instances ------------------------------------------------------------------------------------
@@ -89,6 +98,11 @@ class ComponentInstance:
     @property
     def stderr(self) -> bytes:
         return bytes(self._engine.stderr)
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{self!r} cannot be pickled: its state (memory, resources) lives in this "
+                        "process's wasm store. Pickle the component module (or its functions) and "
+                        "make instances where the calls run")
 
     @property
     def poisoned(self) -> bool:
@@ -224,12 +238,30 @@ class ComponentModule(types.ModuleType):
         where = getattr(self, "__file__", None)
         return f"<component module {self.__name__!r}" + (f" from {where!r}>" if where else ">")
 
+    def __reduce__(self) -> Any:
+        """By reference: where the module came from (its import name, or its file), so
+        another process (a ProcessPoolExecutor's, Ray's, Dask's workers) imports or loads
+        it there. What `link()` set is not carried: link in the worker (an initializer)."""
+        name, path = self.__name__, self.__dict__.get("__file__")
+        imported = self.__spec__ is not None and sys.modules.get(name) is self
+        if not imported and path is None:
+            raise TypeError(f"{self!r} was loaded from bytes, so it cannot be pickled by reference: "
+                            "save it to a file and wasm_import.load() the file")
+        return _module_by_reference, (name, None if imported else os.path.abspath(path),
+                                      self.__dict__.get("__wasm_engine__"))
 
-def _default_function(module: ComponentModule, plan: b.FunctionPlan) -> Callable[..., Any]:
-    def call(*args: Any) -> Any:
+
+def _default_function(module: ComponentModule, plan: b.FunctionPlan, owner: Any, attr: str) -> Any:
+    """A module-level function: a method bound to `owner` (the module, or the interface's
+    namespace) under `attr`, so that it pickles by reference, as `getattr(owner, attr)`."""
+    def call(_owner: Any, *args: Any) -> Any:
         return _on_default(module, plan, args)
 
-    return _decorate(call, plan, module.__name__)
+    _decorate(call, plan, module.__name__)
+    call.__name__ = attr
+    call.__signature__ = plan.signature.replace(  # type: ignore[attr-defined]
+        parameters=[inspect_param("_owner"), *plan.signature.parameters.values()])
+    return types.MethodType(call, owner)
 
 
 def _on_default(module: ComponentModule, plan: b.FunctionPlan, args: Any) -> Any:
@@ -349,18 +381,19 @@ def _populate(module: ComponentModule, world: Any, compiled: engine.CompiledComp
     for rplan in _all_resource_plans(plan):
         rplan.cls = _resource_class(module, rplan)
     for name, fplan in plan.root.functions.items():
-        attrs[_safe(name)] = _default_function(module, fplan)
+        attrs[_safe(name)] = _default_function(module, fplan, module, _safe(name))
     for name, cls in plan.root.types.items():
         attrs.setdefault(_safe(name), cls)
     exports: Dict[str, Any] = {}
     for attr, ns in plan.namespaces.items():
-        namespace = Namespace(__wit_name__=ns.wit_name, __doc__=ns.docs or None)
+        namespace = Namespace(__wit_name__=ns.wit_name, __doc__=ns.docs or None,
+                              __wasm_module__=module, __wasm_attr__=attr)
         for name, cls in ns.types.items():
             setattr(namespace, name, cls)
         for name, rplan in (*ns.resources.items(), *ns.resource_aliases.items()):
             setattr(namespace, name, rplan.cls)
         for name, fplan in ns.functions.items():
-            setattr(namespace, name, _default_function(module, fplan))
+            setattr(namespace, name, _default_function(module, fplan, namespace, name))
         attrs[attr] = namespace
         exports[ns.wit_name or attr] = namespace
     for name, fplan in plan.root.functions.items():
@@ -410,7 +443,34 @@ def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] =
     if path:
         module.__file__ = path
     _populate(module, world, compiled)
+    if path:
+        _loaded[(os.path.abspath(path), module.__name__, module.__wasm_engine__)] = module
     return module
+
+
+# Modules loaded from files, so that unpickling a reference finds the module already
+# loaded in this process (the very same one) instead of loading the file again.
+_loaded: "weakref.WeakValueDictionary[Any, ComponentModule]" = weakref.WeakValueDictionary()
+_loaded_lock = threading.Lock()
+
+
+def _module_by_reference(name: str, path: Optional[str], engine_name: Optional[str]) -> ComponentModule:
+    """Unpickle a component module: import it by name, or load its file (once per process)."""
+    if path is None:
+        found = sys.modules.get(name)
+        if isinstance(found, ComponentModule):
+            return found
+        import importlib
+
+        module = importlib.import_module(name)
+        if not isinstance(module, ComponentModule):
+            raise TypeError(f"import {name!r} gave {module!r}, not a component module")
+        return module
+    with _loaded_lock:
+        module = _loaded.get((path, name, engine_name))
+        if module is None:
+            module = load(path, name=name, engine=engine_name)
+        return module
 
 
 def _module_name(path: str) -> str:

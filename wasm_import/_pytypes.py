@@ -41,6 +41,45 @@ _lock = threading.RLock()  # making a record makes its fields' classes first
 _classes: Dict[w.TypeDef, Any] = {}
 
 
+# -- pickling: a value is rebuilt from its WIT type, so its class need not be importable ---
+#
+# The classes are made at run time, per component module, and no module attribute path
+# leads to them; so a value pickles as (its TypeDef, which case, its fields), and unpickling
+# finds (or makes) the class of that TypeDef: the very same class in this process, the
+# equal one in another. The TypeDef is plain data from the WIT model.
+
+def _rebuild(td: w.TypeDef, module: str, case: Optional[str], state: Any) -> Any:
+    kind = td.kind
+    if isinstance(kind, w.Record):
+        return class_for(td, module)(*state)
+    if isinstance(kind, w.Variant):
+        for name, cls, has_payload in variant_classes(td, module).cases:
+            if name == case:
+                return cls(*state) if has_payload else cls()
+        raise ValueError(f"variant {td.name!r} has no case {case!r}")
+    if isinstance(kind, w.Enum):
+        return class_for(td, module)[state]
+    if isinstance(kind, w.Flags):
+        return class_for(td, module)(state)
+    raise TypeError(f"not a WIT value type: {td!r}")
+
+
+def _reduce_dataclass(self: Any) -> Any:
+    cls = type(self)
+    values = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+    return _rebuild, (cls.__wit__, cls.__module__, getattr(cls, "__wit_case__", None), values)
+
+
+def _reduce_enum(self: Any, protocol: int = 2) -> Any:
+    cls = type(self)
+    return _rebuild, (cls.__wit__, cls.__module__, None, self.name)
+
+
+def _reduce_flags(self: Any, protocol: int = 2) -> Any:
+    cls = type(self)
+    return _rebuild, (cls.__wit__, cls.__module__, None, self.value)
+
+
 def _docstring(docs: w.Docs, fallback: str) -> str:
     return docs.contents.strip() if docs.contents else fallback
 
@@ -51,7 +90,8 @@ def _make_record(td: w.TypeDef, module: str) -> type:
     # The docstring goes in up front: dataclasses would otherwise compute a signature
     # for one, a fifth of the time it takes to make the class.
     doc = _docstring(td.docs, f"WIT record `{td.name}`.")
-    cls = dataclasses.make_dataclass(pascal(td.name or "record"), fields, namespace={"__doc__": doc})
+    cls = dataclasses.make_dataclass(pascal(td.name or "record"), fields,
+                                     namespace={"__doc__": doc, "__reduce__": _reduce_dataclass})
     cls.__module__ = module
     cls.__wit__ = td  # type: ignore[attr-defined]
     return cls
@@ -64,7 +104,8 @@ def _make_variant(td: w.TypeDef, module: str) -> VariantClasses:
         name = variant_case_class(td.name or "variant", case.name)
         fields = [("value", annotation(case.type))] if case.type is not None else []
         doc = _docstring(case.docs, f"Case `{case.name}` of WIT variant `{td.name}`.")
-        cls = dataclasses.make_dataclass(name, fields, namespace={"__doc__": doc})
+        cls = dataclasses.make_dataclass(name, fields, namespace={
+            "__doc__": doc, "__reduce__": _reduce_dataclass, "__wit_case__": case.name})
         cls.__module__ = module
         cls.__wit__ = td  # type: ignore[attr-defined]
         cases.append((case.name, cls, case.type is not None))
@@ -79,6 +120,7 @@ def _make_enum(td: w.TypeDef, module: str) -> type:
     cls = enum.Enum(pascal(td.name or "enum"), members, module=module)  # type: ignore[misc]
     cls.__doc__ = _docstring(td.docs, f"WIT enum `{td.name}`.")
     cls.__wit__ = td  # type: ignore[attr-defined]
+    cls.__reduce_ex__ = _reduce_enum  # type: ignore[assignment]
     return cls
 
 
@@ -88,6 +130,7 @@ def _make_flags(td: w.TypeDef, module: str) -> type:
     cls = enum.Flag(pascal(td.name or "flags"), members, module=module)  # type: ignore[misc]
     cls.__doc__ = _docstring(td.docs, f"WIT flags `{td.name}`.")
     cls.__wit__ = td  # type: ignore[attr-defined]
+    cls.__reduce_ex__ = _reduce_flags  # type: ignore[assignment]
     return cls
 
 

@@ -46,6 +46,9 @@ class Err(Exception, Generic[E]):
     def __str__(self) -> str:
         return repr(self.value)
 
+    def __reduce__(self) -> Any:  # rebuilt from its value (an exception pickles its args)
+        return type(self), (self.value,)
+
     def __setattr__(self, name: str, value: object) -> None:
         # Immutable in its value (like a frozen dataclass), but Python itself must be able
         # to set `__traceback__`, `__notes__`... on a raised exception (contextlib does).
