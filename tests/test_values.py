@@ -670,3 +670,79 @@ def test_an_imported_module_pickles_by_its_import_name(tmp_path, adder_wasm, mon
             assert list(pool.map(mod.add.add, [1, 2], [3, 4])) == [4, 6]
     finally:
         sys.modules.pop("pickled_adder", None)
+
+
+# -- 7. instances calling each other from several threads: no deadlock -----------------------------
+
+def _crossed_pair(hostuser_wasm, barrier):
+    """Two hostuser instances whose `now` calls the other instance's `roundtrip_kv`."""
+    mod = wasm_import.load(hostuser_wasm)
+    pair = {}
+
+    def now_of(me):
+        def now():
+            if barrier is not None:
+                barrier.wait(timeout=10)  # both threads are now inside their own instance
+            return len(pair["b" if me == "a" else "a"].roundtrip_kv("k", me))
+        return now
+
+    pair["a"] = mod.instantiate(_hostuser_imports(now_of("a")))
+    pair["b"] = mod.instantiate(_hostuser_imports(now_of("b")))
+    return pair
+
+
+def test_crossed_calls_from_two_threads_raise_instead_of_hanging(hostuser_wasm):
+    import threading
+
+    from wasm_import._calllock import DeadlockError
+
+    barrier = threading.Barrier(2)
+    pair = _crossed_pair(hostuser_wasm, barrier)
+    outcomes = {}
+
+    def drive(name):
+        try:
+            outcomes[name] = pair[name].fail_through()
+        except Exception as e:  # noqa: BLE001
+            outcomes[name] = e
+
+    threads = [threading.Thread(target=drive, args=(n,), daemon=True) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "deadlock: a thread is still waiting"
+    errors = list(outcomes.values())
+    assert len(errors) == 2 and all(isinstance(e, Exception) for e in errors)
+    deadlocks = [e for e in errors if isinstance(e, DeadlockError)]
+    assert deadlocks, errors
+    assert "deadlock: the instance of component 'hostuser" in str(deadlocks[0])
+    assert "this call fails instead of waiting forever" in str(deadlocks[0])
+
+
+def test_crossed_calls_without_contention_work(hostuser_wasm):
+    pair = _crossed_pair(hostuser_wasm, None)
+    assert pair["a"].fail_through() == 1  # a's now() -> b.roundtrip_kv("k", "a") -> "a"
+    assert pair["b"].fail_through() == 1
+
+
+def test_threads_waiting_for_a_busy_corpus_instance_are_not_deadlocks(corpus):
+    import threading
+
+    inst = wasm_import.load(corpus / "jco/strings.component.wasm").instantiate(
+        imports={"test:strings/imports": {"take_basic": lambda s: None, "return_unicode": lambda: "x"}})
+    results, errors = [], []
+
+    def work(i):
+        try:
+            for _ in range(50):
+                results.append(inst.roundtrip(f"s{i}"))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 200

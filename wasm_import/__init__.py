@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from . import wit
 from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, LinkError, Trap, WasmImportError
+from ._calllock import DeadlockError
 from ._limits import Limits
 from .runtime._async import Future, FutureReader, Stream, StreamReader
 from ._hook import install, uninstall
@@ -47,6 +48,7 @@ __all__ = [
     "GuestExit",
     "LimitExceeded",
     "InstancePoisonedError",
+    "DeadlockError",
 ]
 
 install()  # the import hook (wasm_import._hook): `import foo` finds foo.wasm

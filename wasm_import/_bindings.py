@@ -33,6 +33,7 @@ from . import _engine as engine
 from . import _wit_model as w
 from ._names import pascal, snake
 from ._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
+from ._calllock import wait_for_instance
 from ._errors import InstancePoisonedError, Trap
 from ._traps import guest_trap
 from ._values import host_result
@@ -618,13 +619,16 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
     write_all = ev.scalars_writer(plan.params, plan.qualname)
     shared_cx = CallContext(context, eng)
     busy = [False]
+    what = f"the instance of component {instance.module.__name__!r} (called for {plan.qualname}())"
     too_many = (f"{plan.qualname}() takes {nparams} argument{'s' * (nparams != 1)} "
                 f"({', '.join(plan.param_names)}), got {{}}")
 
     def call(*args: Any) -> Any:
         if len(args) != nparams:
             raise TypeError(too_many.format(len(args)))
-        with lock:
+        if not lock.acquire(False):  # busy: wait, unless that could never end
+            wait_for_instance(lock, what)
+        try:
             if eng.poisoned is not None:
                 poisoned_at_entry(eng, instance)
             if busy[0]:  # re-entered (a host function called back in): fresh buffers
@@ -672,6 +676,8 @@ def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..
                 cx.exception = None
                 if cx is shared_cx:
                     busy[0] = False
+        finally:
+            lock.release()
 
     return call
 
