@@ -54,13 +54,18 @@ EXPECTED_WIT: dict[str, list[str]] = {
     "counter": ["export test:state/counter;", "next: func() -> u32;"],
     "relay": ["import test:state/counter;", "export test:state/counter;", "next: func() -> u32;"],
     "stringcounter": ["export test:state/counter;", "next: func() -> bool;"],
+    "values": ["import test:values/host;", "import test:values/vault;", "export test:values/api;",
+               "resource thing {", "resource token {", "record holder {"],
+    "asyncy": ["import test:asyncy/host;", "export test:asyncy/api;",
+               "slow-add: async func(a: u32, b: u32) -> u32;", "count-up: async func(n: u32) -> stream<u32>;",
+               "later: async func(x: string) -> future<string>;"],
     "hostile": ["export test:hostile/api;", "spin: func();", "count: func(n: u32) -> u32;",
                 "grow: func(pages: u32) -> s32;", "pages: func() -> u32;", "recurse: func();",
                 "out-of-bounds: func() -> u32;", "bad-string: func() -> string;",
                 "huge-list: func() -> list<u8>;"],
 }
 
-_FUNC_LINE = re.compile(r"^\s*((import |export )?[a-z0-9%-]+: (static )?func\(.*|constructor\(.*)$")
+_FUNC_LINE = re.compile(r"^\s*((import |export )?[a-z0-9%-]+: (static )?(async )?func\(.*|constructor\(.*)$")
 
 
 def _wit_lines(text: str) -> set[str]:
