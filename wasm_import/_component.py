@@ -429,13 +429,13 @@ def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] =
     default engine).
     """
     from ._cache import Source, load_component
-    from .runtime import backend, using
+    from .runtime import using
 
     with using(engine):
         if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            world = decode(data)  # first: it says precisely what is wrong with bad bytes, and fast
-            compiled, path = backend().compile_component(data), None
+            data = bytes(source)  # not cached (no path to key it by): compiled as given
+            world, compiled = load_component(Source("<bytes>", b"", lambda: data, None))
+            path = None
         else:
             path = os.fspath(source)
             world, compiled = load_component(Source.file(path))
