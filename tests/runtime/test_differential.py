@@ -518,7 +518,84 @@ def _kitchen_steps() -> List[Tuple[Any, ...]]:
     return steps
 
 
+def _case(td: Any, name: str, *payload: Any) -> Any:
+    return {n: c for n, c, _ in variant_classes(td).cases}[name](*payload)
+
+
+VARIANTS = "test:variants/test"
+
+
+def _variants() -> Scenario:
+    sc = Scenario("variants", "corpus:jco/variants.component.wasm", [])
+    ty = w.decode(sc.path().read_bytes()).exports[VARIANTS].types
+    E1, Errno = class_for(ty["e1"]), class_for(ty["my-errno"])
+
+    def roundtrip_result(a: Any) -> float:
+        if isinstance(a, Ok):
+            return float(a.value)
+        raise Err(int(a.value))
+
+    def variant_enums(a: bool, b: Any, c: Any) -> Any:
+        assert (a, b, c) == (True, Ok(None), Errno.SUCCESS), (a, b, c)
+        return (False, Err(None), Errno.A)
+
+    sc.host = {VARIANTS: {"roundtrip-option": lambda a: None if a is None else int(a),
+                          "roundtrip-result": roundtrip_result, "roundtrip-enum": ident,
+                          "invert-bool": lambda a: not a, "variant-casts": ident, "variant-zeros": ident,
+                          "variant-typedefs": lambda a, b, c: None, "variant-enums": variant_enums}}
+    casts_a = tuple(_case(ty[f"c{i}"], "a", v) for i, v in zip(range(1, 7), (1, 2, 3, 4, 5, 6.0)))
+    casts_b = tuple(_case(ty[f"c{i}"], "b", v) for i, v in zip(range(1, 7), (1, 2.0, 3.0, 4.0, 5.0, 6.0)))
+    zeros = (_case(ty["z1"], "a", 1), _case(ty["z2"], "a", 2), _case(ty["z3"], "a", 3.0), _case(ty["z4"], "a", 4.0))
+    zeros_b = tuple(_case(ty[f"z{i}"], "b") for i in range(1, 5))
+    sc.steps = [call(None, "test-imports"),
+                *[call(VARIANTS, "roundtrip-option", v) for v in (1.0, None, 2.0, 255.9, math.nan)],
+                *[call(VARIANTS, "roundtrip-result", v) for v in (Ok(2), Ok(4), Err(5.3), Err(math.inf))],
+                call(VARIANTS, "roundtrip-enum", E1.A), call(VARIANTS, "roundtrip-enum", E1.B),
+                call(VARIANTS, "invert-bool", True), call(VARIANTS, "invert-bool", False),
+                call(VARIANTS, "variant-casts", casts_a), call(VARIANTS, "variant-casts", casts_b),
+                call(VARIANTS, "variant-zeros", zeros), call(VARIANTS, "variant-zeros", zeros_b),
+                call(VARIANTS, "variant-typedefs", None, False, Err(None)),
+                call(VARIANTS, "variant-enums", True, Ok(None), Errno.SUCCESS), call(VARIANTS, "invert-bool", True)]
+    return sc
+
+
+FLAVORFUL = "test:flavorful/test"
+
+
+def _flavorful() -> Scenario:
+    sc = Scenario("flavorful", "corpus:jco/flavorful.component.wasm", [])
+    ty = w.decode(sc.path().read_bytes()).exports[FLAVORFUL].types
+    R1, R2, R3, R4 = (class_for(ty[f"list-in-record{i}"]) for i in range(1, 5))
+    Errno = class_for(ty["my-errno"])
+    errno_calls = [0]
+
+    def errno_result() -> None:
+        errno_calls[0] += 1
+        if errno_calls[0] == 1:
+            raise Err(Errno.B)
+
+    sc.host = {FLAVORFUL: {
+        "f-list-in-record1": lambda a: None, "f-list-in-record2": lambda: R2("list_in_record2"),
+        "f-list-in-record3": lambda a: R3("list_in_record3 output"), "f-list-in-record4": lambda a: R4("result4"),
+        "f-list-in-variant1": lambda a, b: None, "f-list-in-variant2": lambda: "list_in_variant2",
+        "f-list-in-variant3": lambda a: "output3", "errno-result": errno_result,
+        "list-typedefs": lambda a, c: (b"typedef3", ["typedef4"]),
+        "list-of-variants": lambda a, b, c: ([False, True], [Err(None), Ok(None)], [Errno.A, Errno.B])}}
+    sc.steps = [call(None, "test-imports"),
+                call(FLAVORFUL, "f-list-in-record1", R1("list_in_record1")), call(FLAVORFUL, "f-list-in-record2"),
+                call(FLAVORFUL, "f-list-in-record3", R3("list_in_record3 input")),
+                call(FLAVORFUL, "f-list-in-record4", R4("input4")),
+                call(FLAVORFUL, "f-list-in-variant1", "foo", Err("bar")), call(FLAVORFUL, "f-list-in-variant2"),
+                call(FLAVORFUL, "f-list-in-variant3", "input3"), call(FLAVORFUL, "errno-result"),
+                call(FLAVORFUL, "errno-result"), call(FLAVORFUL, "list-typedefs", "typedef1", ["typedef2"]),
+                call(FLAVORFUL, "list-of-variants", [True, False], [Ok(None), Err(None)],
+                     [Errno.SUCCESS, Errno.A])]
+    return sc
+
+
 SCENARIOS: List[Callable[[], Scenario]] = [
+    _variants,
+    _flavorful,
     lambda: Scenario("numbers", "corpus:jco/numbers.component.wasm",
                      [call(None, "test-imports"), *_numbers_steps(NUMBERS)], _numbers_host()),
     lambda: Scenario("strings", "corpus:jco/strings.component.wasm",
@@ -640,7 +717,7 @@ def test_new_runtime_matches_raw_wasmtime(make: Callable[[], Scenario]) -> None:
     scenario = make()
     world = w.decode(scenario.path().read_bytes())
     ours = run_ours(scenario, world)
-    oracle = run_raw(scenario, world)
+    oracle = run_raw(make(), world)  # a fresh scenario: host functions may keep state
     mismatches = [(i, scenario.steps[i], o, r) for i, (o, r) in enumerate(zip(ours, oracle)) if o != r]
     assert mismatches == [], "\n".join(f"step {i} {s[:3]}: ours {o!r} != raw {r!r}" for i, s, o, r in mismatches)
     assert len(ours) == len(oracle) == len(scenario.steps)
