@@ -22,7 +22,7 @@ import pytest
 import wasmtime
 
 from tests._build import build_wat_guest
-from wasm_import import Trap
+from wasm_import import InstancePoisonedError, Trap
 from tests.runtime._engines import load_core, run_child
 
 U32_MAX = 2**32 - 1
@@ -330,7 +330,7 @@ import os, signal, sys, threading, time
 import wasm_import
 from wasm_import import Limits
 from tests._build import build_wat_guest
-from wasm_import import Trap
+from wasm_import import InstancePoisonedError, Trap
 
 module = wasm_import.load(build_wat_guest("hostile"))
 limits = Limits(timeout={timeout}) if {timeout} else None
@@ -425,6 +425,18 @@ def test_async_exports_run_or_trap_cleanly() -> None:
     with pytest.raises(Trap, match=r"api\.forget: the async task exited without calling task\.return"):
         _run(inst.api.forget(1))
     assert module.instantiate().api.ping(41) == 42
+
+
+def test_an_async_trap_poisons_the_instance() -> None:
+    """README: "a trap or exhausted limit fails the call and poisons the instance as for
+    sync calls". A task that exits without task.return traps (the spec's trap_if), so
+    the instance is spent, as wasmtime has it for every trap."""
+    inst = load_core(build_wat_guest("asyncfn")).instantiate()
+    with pytest.raises(Trap):
+        _run(inst.api.forget(1))
+    assert inst.poisoned
+    with pytest.raises(InstancePoisonedError):
+        inst.api.ping(1)
 
 
 def test_an_async_trap_leaves_no_unretrieved_task_exception(caplog: pytest.LogCaptureFixture) -> None:
