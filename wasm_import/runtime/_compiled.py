@@ -4,59 +4,148 @@
          ──CoreModule.compile (each)────┴─► CompiledComponent ──serialize──► bytes (the cache)
 
 A `CompiledComponent` is what every instance of one component shares: the plan of how
-its core modules are wired (`_plan`), and each core module compiled by wasmtime. It is
-made once per component and cached by `wasm_import._cache` like the old engine's code;
-its bytes are:
+its core modules are wired (`_plan`), each core module compiled by wasmtime, and what an
+instantiation would otherwise ask wasmtime about every time (`host_types`: the function
+type each module declares for the imports the host provides; each module's memory
+exports). It is made once per component and cached by `wasm_import._cache` like the old
+engine's code. Its bytes put the largest module's compiled code at byte 0, so that
+wasmtime can map that one straight from the cache file (`CoreModule.deserialize_file`;
+a componentize-py guest's libpython is 24 of its 40 MB, and a copy costs ~1 ms per MB):
 
-    magic "WICR" | u32 format | u32 plan length | plan (pickle) | u32 n |
-    n x (u64 length | serialized core module)
+    [largest module's code (an ELF file)][pad to 16][head][other modules' code, each 16-aligned][meta]
+    head, little-endian: magic "WICR" | u32 format | u64 meta offset | u64 meta length
+    meta: pickle of (plan, host_types, memory exports per module, (offset, length) per module)
 
-The cache checks its own checksum trailer before any of this is read; the plan is still
-read by an unpickler that admits only the plan's and the WIT model's classes, and wasmtime
-gets each module back only through `CoreModule.deserialize`.
+The head follows the ELF code, whose length its own header gives (section headers come
+last: e_shoff + e_shnum * e_shentsize); should a wasmtime ever write it otherwise,
+`serialize` puts the head at byte 0 instead and every module is copied on load. The cache
+checks its own checksum trailer before any of this is read; the meta is still read by an
+unpickler that admits only the plan's and the WIT model's classes, and wasmtime gets each
+module back only through `CoreModule.deserialize_at`/`deserialize_file`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
+import mmap
 import pickle
 import struct
 import zlib
-from typing import Any, List, Sequence, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from .._errors import DecodeError
 from . import _plan
-from ._wasmtime import CoreModule, engine_fingerprint
+from ._wasmtime import CoreModule, FuncType, engine_fingerprint
 
 __all__ = ["CompiledComponent", "compile_component", "deserialize", "deserialize_file", "fingerprint"]
 
 _MAGIC = b"WICR"
-_FORMAT = 1
-_HEAD = struct.Struct("<4sII")
-_COUNT = struct.Struct("<I")
-_LENGTH = struct.Struct("<Q")
+_FORMAT = 2
+_HEAD = struct.Struct("<4sIQQ")
+_ELF_MAGIC = b"\x7fELF"
+_ELF64_SECTIONS = struct.Struct("<Q")  # e_shoff at 0x28; e_shentsize, e_shnum at 0x3A
+_ELF64_SECTION_COUNT = struct.Struct("<HH")
+_ALIGN = 16
+
+HostTypes = Tuple[Optional[Tuple[Optional[FuncType], ...]], ...]
+Wiring = Tuple[Optional[Tuple[Tuple[Any, ...], ...]], ...]
 
 
 class CompiledComponent:
-    """A component's plan and compiled core modules, shared by all its instances."""
+    """A component's plan and compiled core modules, shared by all its instances.
 
-    __slots__ = ("plan", "modules", "__weakref__")
+    `host_types[i]`, for each `plan.instances[i]` that instantiates a module: per import,
+    the function type the module declares when the import is made by the host (a
+    `Lowered` or `Intrinsic` reference), else None. Computed once, at compile time."""
 
-    def __init__(self, plan: "_plan.ComponentPlan", modules: Sequence[CoreModule]) -> None:
+    __slots__ = ("plan", "modules", "host_types", "_wiring", "__weakref__")
+
+    def __init__(self, plan: "_plan.ComponentPlan", modules: Sequence[CoreModule],
+                 host_types: Optional[HostTypes] = None) -> None:
         self.plan = plan
         self.modules = tuple(modules)
+        self.host_types = host_types if host_types is not None else _host_types(plan, self.modules)
+        self._wiring: Optional[Wiring] = None
+
+    def wiring(self) -> "Wiring":
+        """Per `plan.instances` entry: None for a bag of exports, else per import of the
+        module either `(instance, name)`, export `name` (UTF-8) of the core instance
+        `plan.instances[instance]` (bags looked through), or `(-1, ref, functype)` for an
+        item the host makes (a `Lowered` or `Intrinsic` ref, typed as the module declares).
+        Worked out once per component, so an instantiation only follows it."""
+        if self._wiring is None:
+            instances = self.plan.instances
+            wiring: List[Optional[Tuple[Any, ...]]] = []
+            for step, types in zip(instances, self.host_types):
+                if types is None:
+                    wiring.append(None)
+                    continue
+                wires: List[Any] = []
+                for ref, functype in zip(step.args, types):
+                    while isinstance(ref, _plan.CoreExport) and isinstance(instances[ref.instance], _plan.Bag):
+                        ref = instances[ref.instance].exports[ref.name]  # type: ignore[union-attr]
+                    if isinstance(ref, _plan.CoreExport):
+                        wires.append((ref.instance, ref.name.encode()))
+                    else:
+                        wires.append((-1, ref, functype))
+                wiring.append(tuple(wires))
+            self._wiring = tuple(wiring)
+        return self._wiring
 
     def serialize(self) -> bytes:
-        plan = pickle.dumps(self.plan, protocol=pickle.HIGHEST_PROTOCOL)
+        codes = [module.serialize() for module in self.modules]
+        first = max(range(len(codes)), key=lambda i: len(codes[i])) if codes else None
         out = io.BytesIO()
-        out.write(_HEAD.pack(_MAGIC, _FORMAT, len(plan)))
-        out.write(plan)
-        out.write(_COUNT.pack(len(self.modules)))
-        for module in self.modules:
-            code = module.serialize()
-            out.write(_LENGTH.pack(len(code)))
+        if first is not None and _elf_length(codes[first]) == len(codes[first]):
+            out.write(codes[first])
+            _pad(out)
+        else:
+            first = None
+        head_at = out.tell()
+        out.write(_HEAD.pack(_MAGIC, _FORMAT, 0, 0))
+        table: List[Tuple[int, int]] = []
+        for i, code in enumerate(codes):
+            if i == first:
+                table.append((0, len(code)))
+                continue
+            _pad(out)
+            table.append((out.tell(), len(code)))
             out.write(code)
+        meta = pickle.dumps((self.plan, self.host_types, tuple(m.memory_exports for m in self.modules),
+                             tuple(table)), protocol=pickle.HIGHEST_PROTOCOL)
+        meta_at = out.tell()
+        out.write(meta)
+        out.seek(head_at)
+        out.write(_HEAD.pack(_MAGIC, _FORMAT, meta_at, len(meta)))
         return out.getvalue()
+
+
+def _pad(out: io.BytesIO) -> None:
+    out.write(b"\0" * (-out.tell() % _ALIGN))
+
+
+def _elf_length(code: Union[bytes, memoryview, mmap.mmap]) -> int:
+    """The length of the 64-bit ELF file at the start of `code` (its section header
+    table is its end), or -1 when `code` does not start with one."""
+    if len(code) < 64 or bytes(code[:4]) != _ELF_MAGIC or code[4] != 2:
+        return -1
+    (shoff,) = _ELF64_SECTIONS.unpack_from(code, 0x28)
+    shentsize, shnum = _ELF64_SECTION_COUNT.unpack_from(code, 0x3A)
+    return int(shoff + shentsize * shnum)
+
+
+def _host_types(plan: "_plan.ComponentPlan", modules: Sequence[CoreModule]) -> HostTypes:
+    out: List[Optional[Tuple[Optional[FuncType], ...]]] = []
+    for step in plan.instances:
+        if isinstance(step, _plan.Bag):
+            out.append(None)
+            continue
+        imports = modules[step.module].imports
+        out.append(tuple(imports[i].type if i < len(imports) and not isinstance(ref, _plan.CoreExport)
+                         and isinstance(imports[i].type, FuncType) else None
+                         for i, ref in enumerate(step.args)))
+    return tuple(out)
 
 
 def compile_component(data: Union[bytes, bytearray, memoryview], *, where: str = "<bytes>") -> CompiledComponent:
@@ -70,37 +159,52 @@ def compile_component(data: Union[bytes, bytearray, memoryview], *, where: str =
     return CompiledComponent(plan, modules)
 
 
+def _read(view: memoryview, base: int, path: Optional[str]) -> CompiledComponent:
+    """The component in `view` (the payload, maybe followed by the cache's own bytes),
+    whose first byte is at address `base`; `path`: the file it is mapped from, if any."""
+    try:
+        elf_end = _elf_length(view)
+        head_at = 0 if elf_end < 0 else elf_end + (-elf_end % _ALIGN)
+        magic, version, meta_at, meta_length = _HEAD.unpack_from(view, head_at)
+        if magic != _MAGIC or version != _FORMAT:
+            raise DecodeError("not a compiled component of this runtime's format")
+        if meta_at + meta_length > len(view):
+            raise DecodeError("compiled component is truncated")
+        plan, host_types, memories, table = _MetaUnpickler(io.BytesIO(view[meta_at:meta_at + meta_length])).load()
+    except (struct.error, pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+        raise DecodeError(f"compiled component is damaged: {e}") from None
+    if not isinstance(plan, _plan.ComponentPlan) or not len(table) == len(plan.modules) == len(memories):
+        raise DecodeError("compiled component holds no plan")
+    modules = []
+    for (offset, length), memory_exports in zip(table, memories):
+        if offset + length > len(view):
+            raise DecodeError("compiled component is truncated")
+        if offset == 0 and path is not None:
+            modules.append(CoreModule.deserialize_file(path, memory_exports))
+        else:
+            modules.append(CoreModule.deserialize_at(base + offset, length, memory_exports))
+    return CompiledComponent(plan, modules, host_types)
+
+
 def deserialize(data: Union[bytes, memoryview]) -> CompiledComponent:
     """Read back what `CompiledComponent.serialize` wrote, in this same engine. The bytes
     must have been validated (the cache checks a checksum trailer first)."""
-    view = memoryview(data)
-    try:
-        magic, version, plan_length = _HEAD.unpack_from(view, 0)
-        if magic != _MAGIC or version != _FORMAT:
-            raise DecodeError("not a compiled component of this runtime's format")
-        pos = _HEAD.size
-        plan = _PlanUnpickler(io.BytesIO(view[pos:pos + plan_length])).load()
-        pos += plan_length
-        (count,) = _COUNT.unpack_from(view, pos)
-        pos += _COUNT.size
-        modules = []
-        for _ in range(count):
-            (length,) = _LENGTH.unpack_from(view, pos)
-            pos += _LENGTH.size
-            if pos + length > len(view):
-                raise DecodeError("compiled component is truncated")
-            modules.append(CoreModule.deserialize(bytes(view[pos:pos + length])))
-            pos += length
-    except (struct.error, pickle.UnpicklingError, EOFError) as e:
-        raise DecodeError(f"compiled component is damaged: {e}") from None
-    if not isinstance(plan, _plan.ComponentPlan):
-        raise DecodeError("compiled component holds no plan")
-    return CompiledComponent(plan, modules)
+    raw = data if isinstance(data, bytes) else bytes(data)
+    return _read(memoryview(raw), ctypes.cast(ctypes.c_char_p(raw), ctypes.c_void_p).value or 0, None)
 
 
 def deserialize_file(path: str) -> CompiledComponent:
+    """Like `deserialize`, for a file that starts with those bytes (the cache's own
+    follow): the largest module is mapped by wasmtime, the others copied by wasmtime
+    from a private map of the file; nothing passes through Python objects."""
     with open(path, "rb") as f:
-        return deserialize(f.read())
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) as mapped:
+            array = (ctypes.c_char * len(mapped)).from_buffer(mapped)
+            try:
+                with memoryview(mapped) as view:
+                    return _read(view, ctypes.addressof(array), path)
+            finally:
+                del array
 
 
 def fingerprint() -> str:
@@ -110,17 +214,20 @@ def fingerprint() -> str:
     return f"core{_FORMAT};{full.split(';', 1)[0]};cfg-{zlib.crc32(full.encode()):08x}"
 
 
-_ALLOWED_MODULES = frozenset({"wasm_import.runtime._plan", "wasm_import._wit_model", "builtins",
-                              "collections", "enum"})
+_ALLOWED = {"wasm_import.runtime._plan": None, "wasm_import._wit_model": None, "builtins": None,
+            "collections": None, "enum": None, "wasm_import.runtime._wasmtime": frozenset({"FuncType"})}
+_BUILTINS = (dict, list, tuple, set, frozenset, bool, int, str, bytes, float, type(None))
 
 
-class _PlanUnpickler(pickle.Unpickler):
-    """Admits only the plan's and the WIT model's classes (and plain containers)."""
+class _MetaUnpickler(pickle.Unpickler):
+    """Admits only the plan's and the WIT model's classes, core function types (and
+    plain containers)."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module in _ALLOWED_MODULES and not name.startswith("_"):
-            found = super().find_class(module, name)
-            if module != "builtins" or found in (dict, list, tuple, set, frozenset, bool, int, str, bytes,
-                                                  float, type(None)):
-                return found
+        if module in _ALLOWED and not name.startswith("_"):
+            names = _ALLOWED[module]
+            if names is None or name in names:
+                found = super().find_class(module, name)
+                if module != "builtins" or found in _BUILTINS:
+                    return found
         raise pickle.UnpicklingError(f"a compiled component may not name {module}.{name}")

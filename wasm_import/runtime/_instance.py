@@ -79,13 +79,14 @@ class Instance:
         self._pending_drops: List[Tuple[_handles.ResourceType, int]] = []
         self.async_rt = _async.AsyncRuntime(self)  # component-model async (issue 14)
         with self.lock:
-            for step in plan.instances:
-                if isinstance(step, p.Bag):
-                    self._core.append(step)
+            # `compiled.wiring()` says where each import comes from; wasmtime checks types
+            modules, core, extern, store = compiled.modules, self._core, self._extern, self.store
+            for step, wires in zip(plan.instances, compiled.wiring()):
+                if wires is None:
+                    core.append(step)
                     continue
-                module = compiled.modules[step.module]
-                args = [self._extern(ref, desc.type) for ref, desc in zip(step.args, module.imports)]
-                self._core.append(self.store.instantiate(module, args))
+                imports = [(core[w[0]], w[1]) if w[0] >= 0 else extern(w[1], w[2]) for w in wires]
+                core.append(store.instantiate_wired(modules[step.module], imports))
 
     # -- wiring ---------------------------------------------------------------------------
 

@@ -233,6 +233,19 @@ class _C:
         self.error_message = f("wasmtime_error_message", None, _P, _P)
         self.error_delete = f("wasmtime_error_delete", None, _P)
         self.byte_vec_delete = f("wasm_byte_vec_delete", None, _P)
+        # an item's type, asked of wasmtime only when it is needed (`Extern.type`)
+        self.item_type = {_EXTERN_FUNC: f("wasmtime_func_type", _P, _P, _P),
+                          _EXTERN_GLOBAL: f("wasmtime_global_type", _P, _P, _P),
+                          _EXTERN_TABLE: f("wasmtime_table_type", _P, _P, _P),
+                          _EXTERN_MEMORY: f("wasmtime_memory_type", _P, _P, _P)}
+        self.as_externtype = {_EXTERN_FUNC: f("wasm_functype_as_externtype_const", _P, _P),
+                              _EXTERN_GLOBAL: f("wasm_globaltype_as_externtype_const", _P, _P),
+                              _EXTERN_TABLE: f("wasm_tabletype_as_externtype_const", _P, _P),
+                              _EXTERN_MEMORY: f("wasm_memorytype_as_externtype_const", _P, _P)}
+        self.type_delete = {_EXTERN_FUNC: f("wasm_functype_delete", None, _P),
+                            _EXTERN_GLOBAL: f("wasm_globaltype_delete", None, _P),
+                            _EXTERN_TABLE: f("wasm_tabletype_delete", None, _P),
+                            _EXTERN_MEMORY: f("wasm_memorytype_delete", None, _P)}
 
 
 def _py_function(name: str, restype: Any, *argtypes: Any) -> Any:
@@ -419,17 +432,22 @@ def _each(fill: Callable[[int, int], None], delete: Callable[[int], None], owner
 
 
 class CoreModule:
-    """A compiled core module (`wasmtime_module_t *`), shareable by any number of stores."""
+    """A compiled core module (`wasmtime_module_t *`), shareable by any number of stores.
 
-    __slots__ = ("_ptr", "imports", "exports", "_by_name", "_finalizer", "__weakref__")
+    `imports` and `exports` are described through the C API on first use, not when the
+    module is made: a componentize-py guest's 38 modules have ~7,000 of them, and asking
+    wasmtime about each took 150 ms of every warm import. Instantiation does not need
+    them (wasmtime checks imports itself; see `Store.instantiate_wired`)."""
 
-    def __init__(self, ptr: int) -> None:
+    __slots__ = ("_ptr", "_imports", "_exports", "_memory_exports", "_finalizer", "__weakref__")
+
+    def __init__(self, ptr: int, memory_exports: Optional[Tuple[str, ...]] = None) -> None:
         self._ptr = ptr
         self._finalizer = weakref.finalize(self, _c().module_delete, ptr)
         self._finalizer.atexit = False  # the OS reclaims it; stores may still run at exit
-        self.imports, self.exports = self._describe()
-        # export name -> (desc, name as C bytes): made once, every instance looks names up
-        self._by_name = {d.name: (d, d.name.encode()) for d in self.exports}
+        self._imports: Optional[Tuple[ImportDesc, ...]] = None
+        self._exports: Optional[Tuple[ExportDesc, ...]] = None
+        self._memory_exports = memory_exports
 
     @staticmethod
     def compile(data: Union[bytes, bytearray, memoryview], where: str = "<bytes>") -> "CoreModule":
@@ -455,31 +473,58 @@ class CoreModule:
     def deserialize(data: Union[bytes, bytearray, memoryview]) -> "CoreModule":
         """Compiled code made by `serialize` with this engine. wasmtime trusts these bytes
         completely: the caller validates them first (the cache checks a checksum)."""
-        raw = bytes(data)
-        out = _P()
-        _check(_c().module_deserialize(_engine(), raw, len(raw), ctypes.addressof(out)))
-        return CoreModule(out.value or 0)
+        raw = data if isinstance(data, bytes) else bytes(data)
+        return CoreModule.deserialize_at(ctypes.cast(ctypes.c_char_p(raw), _P).value or 0, len(raw))
 
     @staticmethod
-    def deserialize_file(path: str) -> "CoreModule":
-        """Like `deserialize`, but wasmtime maps the file; trusts it just as completely."""
+    def deserialize_at(address: int, length: int,
+                       memory_exports: Optional[Tuple[str, ...]] = None) -> "CoreModule":
+        """Like `deserialize`, from `length` bytes at `address` (a mapped file, say), which
+        wasmtime copies: no Python copy. The caller keeps the bytes alive for the call.
+        `memory_exports`: the names of the module's memory exports, when known."""
+        out = _P()
+        _check(_c().module_deserialize(_engine(), address, length, ctypes.addressof(out)))
+        return CoreModule(out.value or 0, memory_exports)
+
+    @staticmethod
+    def deserialize_file(path: str, memory_exports: Optional[Tuple[str, ...]] = None) -> "CoreModule":
+        """Like `deserialize`, but wasmtime maps the file (no copy at all); the module's
+        code must start at byte 0 (bytes after it are ignored). Trusts it just as completely."""
         out = _P()
         _check(_c().module_deserialize_file(_engine(), os.fsencode(path), ctypes.addressof(out)))
-        return CoreModule(out.value or 0)
+        return CoreModule(out.value or 0, memory_exports)
 
-    def _describe(self) -> Tuple[Tuple[ImportDesc, ...], Tuple[ExportDesc, ...]]:
-        c = _c()
+    @property
+    def imports(self) -> Tuple[ImportDesc, ...]:
+        if self._imports is None:
+            c = _c()
 
-        def import_desc(it: int) -> ImportDesc:
-            kind, ty = _externtype(c.importtype_type(it))
-            return ImportDesc(_name(c.importtype_module(it)), _name(c.importtype_name(it)), kind, ty)
+            def import_desc(it: int) -> ImportDesc:
+                kind, ty = _externtype(c.importtype_type(it))
+                return ImportDesc(_name(c.importtype_module(it)), _name(c.importtype_name(it)), kind, ty)
 
-        def export_desc(et: int) -> ExportDesc:
-            kind, ty = _externtype(c.exporttype_type(et))
-            return ExportDesc(_name(c.exporttype_name(et)), kind, ty)
+            self._imports = _each(c.module_imports, c.importtype_vec_delete, self._ptr, import_desc)
+        return self._imports
 
-        return (_each(c.module_imports, c.importtype_vec_delete, self._ptr, import_desc),
-                _each(c.module_exports, c.exporttype_vec_delete, self._ptr, export_desc))
+    @property
+    def exports(self) -> Tuple[ExportDesc, ...]:
+        if self._exports is None:
+            c = _c()
+
+            def export_desc(et: int) -> ExportDesc:
+                kind, ty = _externtype(c.exporttype_type(et))
+                return ExportDesc(_name(c.exporttype_name(et)), kind, ty)
+
+            self._exports = _each(c.module_exports, c.exporttype_vec_delete, self._ptr, export_desc)
+        return self._exports
+
+    @property
+    def memory_exports(self) -> Tuple[str, ...]:
+        """The names of the memories this module exports (a store with a memory cap
+        watches them)."""
+        if self._memory_exports is None:
+            self._memory_exports = tuple(d.name for d in self.exports if d.kind == "memory")
+        return self._memory_exports
 
     def __repr__(self) -> str:
         return f"<CoreModule: {len(self.imports)} imports, {len(self.exports)} exports>"
@@ -497,13 +542,29 @@ class Extern:
     """An item of one store (a function, memory, table or global): usable as an import
     of another instance in the same store, or handed to `Store.caller`/`Store.memory`."""
 
-    __slots__ = ("kind", "type", "_store", "_raw")
+    __slots__ = ("kind", "_type", "_store", "_raw")
 
     def __init__(self, store: "Store", kind: str, type: Any, raw: _ExternStruct) -> None:
         self.kind = kind
-        self.type = type
+        self._type = type  # None: asked of wasmtime when first needed
         self._store = store
         self._raw = raw
+
+    @property
+    def type(self) -> Any:
+        """The item's type (FuncType, MemoryType, TableType, GlobalType)."""
+        if self._type is None:
+            c = _c()
+            code = _EXTERN_MEMORY if self._raw.kind == _EXTERN_SHAREDMEMORY else self._raw.kind
+            getter = c.item_type.get(code)
+            if getter is None:
+                raise NotImplementedError(f"the type of a core {self.kind} is not available")
+            owned = getter(self._store._ctx, self._address)
+            try:
+                self._type = _externtype(c.as_externtype[code](owned))[1]
+            finally:
+                c.type_delete[code](owned)
+        return self._type
 
     @property
     def _address(self) -> int:
@@ -517,11 +578,13 @@ class Extern:
 class CoreInstance:
     """An instantiated core module: its exports by name."""
 
-    __slots__ = ("exports", "module")
+    __slots__ = ("exports", "module", "_store", "_address")
 
-    def __init__(self, module: CoreModule, exports: Mapping[str, Extern]) -> None:
+    def __init__(self, module: CoreModule, exports: "_Exports") -> None:
         self.module = module
         self.exports = exports
+        self._store = exports._store
+        self._address = ctypes.addressof(exports._instance)  # a `wasmtime_instance_t *`
 
 
 class _Exports(Mapping[str, Extern]):
@@ -530,32 +593,34 @@ class _Exports(Mapping[str, Extern]):
     Not all up front: `wasmtime_instance_export_nth(i)` walks the exports from the first
     one every time, so listing a module's n exports costs n²/2 (a componentize-py guest's
     libpython has ~1,900 exports: 0.45 s per instantiation), and a component uses few of
-    a module's exports anyway."""
+    a module's exports anyway. The kind comes with the item; its type is asked for only
+    when needed (`Extern.type`)."""
 
-    __slots__ = ("_store", "_descs", "_instance", "_found")
+    __slots__ = ("_store", "_module", "_instance", "_found")
 
     def __init__(self, store: "Store", module: CoreModule, instance: "_InstanceStruct") -> None:
         self._store = store
-        self._descs = module._by_name
+        self._module = module
         self._instance = instance
         self._found: Dict[str, Extern] = {}
 
     def __getitem__(self, name: str) -> Extern:
         found = self._found.get(name)
         if found is None:
-            desc, encoded = self._descs[name]  # KeyError for a name the module does not export
             raw = _ExternStruct()
+            encoded = name.encode()
             if not _c().instance_export_get(self._store._ctx, ctypes.addressof(self._instance), encoded,
                                             len(encoded), ctypes.addressof(raw)):
-                raise RuntimeError(f"wasmtime lost export {name!r} of a core instance")
-            found = self._found[name] = Extern(self._store, desc.kind, desc.type, raw)
+                raise KeyError(name)
+            kind = _EXTERN_KINDS.get(raw.kind, f"extern#{raw.kind}")
+            found = self._found[name] = Extern(self._store, kind, None, raw)
         return found
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._descs)
+        return iter([d.name for d in self._module.exports])
 
     def __len__(self) -> int:
-        return len(self._descs)
+        return len(self._module.exports)
 
 
 class Memory:
@@ -665,7 +730,6 @@ class Store:
         wanted = module.imports
         if len(imports) != len(wanted):
             raise LinkError(f"the core module needs {len(wanted)} imports, got {len(imports)}")
-        array = (_ExternStruct * max(1, len(imports)))()
         for i, (item, desc) in enumerate(zip(imports, wanted)):
             where = f"import {i} ({desc.module!r} {desc.name!r})"
             if not isinstance(item, Extern):
@@ -677,13 +741,44 @@ class Store:
             if desc.kind == "func" and item.type != desc.type:
                 raise LinkError(f"{where}: expected a function of type {_show(desc.type)}, "
                                 f"got {_show(item.type)}")
-            ctypes.memmove(ctypes.addressof(array[i]), ctypes.addressof(item._raw), ctypes.sizeof(_ExternStruct))
+        array = (_ExternStruct * max(1, len(imports)))()
+        for i, item in enumerate(imports):
+            array[i] = item._raw
+        return self._instantiate(module, array, len(imports))
+
+    def instantiate_wired(self, module: CoreModule,
+                          imports: Sequence[Union[Extern, Tuple[CoreInstance, bytes]]]) -> CoreInstance:
+        """`instantiate` without the Python-side checks, for a caller that wires what a
+        plan computed: each import is an `Extern` of this store or `(instance, name)`,
+        export `name` (UTF-8) of a core instance of this store, written straight into
+        the array wasmtime takes (no `Extern` made). wasmtime still checks count, kinds
+        and types: a mismatch is a LinkError in its words."""
+        self._check_usable()
+        size = ctypes.sizeof(_ExternStruct)
+        array = (_ExternStruct * max(1, len(imports)))()
+        base = ctypes.addressof(array)
+        export_get = _c().instance_export_get
+        ctx = self._ctx
+        for i, item in enumerate(imports):
+            if type(item) is tuple:
+                instance, name = item
+                if instance._store is not self:
+                    raise LinkError(f"import {i}: the instance belongs to another store")
+                if not export_get(ctx, instance._address, name, len(name), base + i * size):
+                    raise LinkError(f"import {i}: the core instance exports no {name.decode(errors='replace')!r}")
+            elif isinstance(item, Extern) and item._store is self:
+                array[i] = item._raw
+            else:
+                raise LinkError(f"import {i}: expected an Extern of this store, got {item!r}")
+        return self._instantiate(module, array, len(imports))
+
+    def _instantiate(self, module: CoreModule, array: Any, count: int) -> CoreInstance:
         out = _InstanceStruct()
         trap = _P()
         c = _c()
         self._enter()
         try:
-            error = c.instance_new(self._ctx, module._ptr, ctypes.addressof(array), len(imports),
+            error = c.instance_new(self._ctx, module._ptr, ctypes.addressof(array), count,
                                    ctypes.addressof(out), ctypes.addressof(trap))
         finally:
             self._leave()
@@ -696,9 +791,9 @@ class Store:
             self._fail(error or 0, trap.value or 0)
         self._keep.append(module)
         instance = CoreInstance(module, _Exports(self, module, out))
-        for desc in module.exports:
-            if desc.kind == "memory":  # the memory cap looks at every memory of the store
-                self._memories.append(instance.exports[desc.name])
+        if self.limits.memory is not None:  # the memory cap looks at every memory of the store
+            for name in module.memory_exports:
+                self._memories.append(instance.exports[name])
         return instance
 
     # -- host functions -----------------------------------------------------------------
