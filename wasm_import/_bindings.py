@@ -291,6 +291,10 @@ class FunctionPlan:
     doc: str
     qualname: str
     codec: Callable[[], "ev.Codec"]  # makes (or finds) the converters' codec for this scope
+    # the core runtime's view of the same scope: (interface, imported?) and, per resource
+    # TypeDef, ("host", (world import key, name)) or ("guest", ResourcePlan)
+    scope: Tuple[Optional[w.InterfaceRef], bool] = (None, False)
+    resource_picker: Optional[Callable[[], Callable[[w.TypeDef], Tuple[str, Any]]]] = None
 
     @functools.cached_property
     def params(self) -> Tuple["ev.Converter", ...]:
@@ -401,7 +405,8 @@ def _type_label(ty: Optional[w.Type]) -> str:
 
 
 class _PlanBuilder:
-    def __init__(self, world: w.World, module_name: str) -> None:
+    def __init__(self, world: w.World, module_name: str, wasi_in_python: bool = False) -> None:
+        self.wasi_in_python = wasi_in_python
         self.world = world
         self.module_name = module_name
         self.resource_plans: Dict[ResourceKey, ResourcePlan] = {}
@@ -430,6 +435,29 @@ class _PlanBuilder:
                                                                     resource.name or "resource")
         return codec
 
+    def resource_picker(self, scope: Optional[w.InterfaceRef],
+                        imported: bool) -> Callable[[w.TypeDef], Tuple[str, Any]]:
+        """For the core runtime: whose a resource seen from `scope` is, as
+        ("host", (world import key, resource name)) or ("guest", ResourcePlan)."""
+        def pick(resource: w.TypeDef) -> Tuple[str, Any]:
+            if _resource_is_imported(self.world, resource, scope, imported):
+                return "host", self.host_resource_key(resource)
+            return "guest", self.resource_plan(resource, imported=False)
+        return pick
+
+    def host_resource_key(self, resource: w.TypeDef) -> Tuple[str, str]:
+        """(world import key, resource name) of a resource the host implements."""
+        aliased = None
+        for key, item in self.world.imports.items():
+            tds = item.types.items() if isinstance(item, w.Interface) else (
+                [(key, item)] if isinstance(item, w.TypeDef) else [])
+            for name, td in tds:
+                if td == resource:
+                    return key, name  # where it is defined
+                if aliased is None and w.unalias(td) == resource:
+                    aliased = key, name  # a `use` of it
+        return aliased or ("", resource.name or "resource")
+
     def resource_plan(self, resource: w.TypeDef, imported: bool) -> ResourcePlan:
         key = ResourceKey(resource, imported)
         plan = self.resource_plans.get(key)
@@ -455,6 +483,7 @@ class _PlanBuilder:
             func=func, path=path, param_names=names, returns_result=returns_result,
             signature=_signature(shown, ret_ann), doc=_docstring(func, returns_result, result_type),
             qualname=f"{qual_prefix}{python_name}", codec=functools.partial(self.codec, scope, imported),
+            scope=(scope, imported), resource_picker=functools.partial(self.resource_picker, scope, imported),
         )
 
     def namespace(self, wit_name: Optional[str], attr: str, iface: Optional[w.Interface],
@@ -513,7 +542,7 @@ class _PlanBuilder:
             for td in item.types.values():
                 if isinstance(td.kind, w.Resource):
                     plan.resources[td.name or ""] = (td, self.host_codec(td).type_id)
-            if plan.is_wasi and not _python_wasi():
+            if plan.is_wasi and not (self.wasi_in_python or _python_wasi()):
                 return plan  # wasmtime's own WASI serves it
             for func in item.functions.values():
                 plan.functions[func.name] = self.function(func, path, scope, True, f"{key}.")
@@ -557,9 +586,9 @@ def _attr_names(world: w.World) -> Dict[str, str]:
     return result
 
 
-def build_plan(world: w.World, module_name: str) -> ModulePlan:
+def build_plan(world: w.World, module_name: str, wasi_in_python: bool = False) -> ModulePlan:
     """Work out, once, everything the module and its instances need."""
-    b = _PlanBuilder(world, module_name)
+    b = _PlanBuilder(world, module_name, wasi_in_python)
     root_funcs = {k: f for k, f in world.exports.items() if isinstance(f, w.Function)}
     root = b.namespace(None, "", None, root_funcs)
     for key, item in world.imports.items():  # world-level types a root function may mention

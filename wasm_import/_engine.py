@@ -167,7 +167,11 @@ class HostFunction:
 
     path: Tuple[str, ...]
     name: str
-    invoke: Callable[..., None]
+    invoke: Optional[Callable[..., None]]
+    # what the core runtime needs instead of `invoke` (it lifts and lowers by itself)
+    plan: Any = None
+    target: Optional[Callable[..., Any]] = None
+    describe: str = ""
 
 
 @dataclass(frozen=True)

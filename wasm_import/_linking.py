@@ -80,15 +80,16 @@ def _interface_provider(provider: Any, key: str) -> Any:
     return provider
 
 
-def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any],
-                    wasi_context: Any = None) -> Tuple[List[engine.HostFunction], List[engine.HostResource]]:
+def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any], wasi_context: Any = None,
+                    engine_name: str = "component") -> Tuple[List[engine.HostFunction], List[engine.HostResource]]:
     """Host functions and resources implementing `plan`'s imports from `imports`.
 
     An import given but lacking what the component needs is an error now. An import not
     given at all is defined to raise `LinkError` when the guest calls it, so a component
     can be loaded, inspected and used for everything that does not need it. A `wasi:*`
     import not given is served by `wasi_context` (a `runtime.wasi.WasiContext`); without
-    one, wasmtime's own WASI serves them all.
+    one, wasmtime's own WASI serves them all. For the core runtime (`engine_name="core"`)
+    each host function carries its plan and target instead of a C-value `invoke`.
     """
     check_import_keys(plan, imports)
     functions: List[engine.HostFunction] = []
@@ -109,7 +110,7 @@ def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any],
         provider = _as_provider(value, instances)
         if iplan.interface is not None:
             provider = _interface_provider(provider, key)
-        problems = _link_interface(iplan, provider, functions, resources)
+        problems = _link_interface(iplan, provider, functions, resources, engine_name)
         if problems:
             mismatched.append(_describe_missing(iplan, f"{_describe_value(value)} lacks "
                                                 + ", ".join(problems), only=problems))
@@ -121,12 +122,12 @@ def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any],
         message = ("the component called an import that was not supplied; missing imports:\n"
                    + "\n".join(not_given))
         for iplan in absent:
-            _define_missing(iplan, message, functions, resources)
+            _define_missing(iplan, message, functions, resources, engine_name)
     return functions, resources
 
 
 def _define_missing(iplan: b.ImportedInterfacePlan, message: str, functions: List[engine.HostFunction],
-                    resources: List[engine.HostResource]) -> None:
+                    resources: List[engine.HostResource], engine_name: str = "component") -> None:
     path = (iplan.key,) if iplan.interface is not None else ()
 
     def fail(*_: Any) -> None:
@@ -134,8 +135,10 @@ def _define_missing(iplan: b.ImportedInterfacePlan, message: str, functions: Lis
 
     for wit_name, (_, type_id) in iplan.resources.items():
         resources.append(engine.HostResource(path, wit_name, type_id, lambda owner, rep: None))
-    for wit_name in iplan.functions:
-        functions.append(engine.HostFunction(path, wit_name, fail))
+    for wit_name, fplan in iplan.functions.items():
+        describe = f"import {iplan.key!r} function {wit_name!r}"
+        functions.append(engine.HostFunction(path, wit_name, fail if engine_name == "component" else None,
+                                             fplan, fail, describe))
 
 
 def check_import_keys(plan: b.ModulePlan, imports: Mapping[str, Any]) -> None:
@@ -183,7 +186,7 @@ def _owner_class(func: w.Function) -> Optional[str]:
 
 
 def _link_interface(iplan: b.ImportedInterfacePlan, provider: Any, functions: List[engine.HostFunction],
-                    resources: List[engine.HostResource]) -> List[str]:
+                    resources: List[engine.HostResource], engine_name: str = "component") -> List[str]:
     """Add host definitions for one import; return the names the provider lacks."""
     path = (iplan.key,) if iplan.interface is not None else ()
     lacking: List[str] = []
@@ -208,8 +211,11 @@ def _link_interface(iplan: b.ImportedInterfacePlan, provider: Any, functions: Li
             lacking.append(f"{_python_name(func)} of the right type (it is `{wit_signature(offered)}`)")
             continue
         describe = f"import {iplan.key!r} function {func.item_name!r}"
-        invoke = b.make_host_invoke(fplan, target, describe)
-        functions.append(engine.HostFunction(path, wit_name, _noted(invoke, describe)))
+        if engine_name == "component":
+            invoke = _noted(b.make_host_invoke(fplan, target, describe), describe)
+            functions.append(engine.HostFunction(path, wit_name, invoke))
+        else:
+            functions.append(engine.HostFunction(path, wit_name, None, fplan, target, describe))
     return lacking
 
 
