@@ -27,6 +27,7 @@ from ._errors import LinkError, Trap
 from ._limits import NO_LIMITS, Limits
 from ._linking import _add_note
 from ._traps import OutputTail, guest_trap
+from ._calllock import wait_for_instance
 from ._values import Err
 from .runtime import _handles
 from .runtime._instance import HostImports, Instance
@@ -219,14 +220,20 @@ class CoreEngineInstance:
 
         lock, store, user = self.lock, self.runtime.store, self.user
 
+        what = f"the instance of component {user.module.__name__!r} (called for {fplan.qualname}())"
+
         def traps_told(*args: Any) -> Any:
-            with lock:
+            if not lock.acquire(False):  # busy: wait, unless that could never end (DeadlockError)
+                wait_for_instance(lock, what)
+            try:
                 if store.poisoned is not None:  # found poisoned before entering: says which instance
                     b.poisoned_at_entry(self, user)
                 try:
                     return call(*args)
                 except Trap as trap:  # with the guest's last words on stderr, or as "out of memory"
                     raise guest_trap(trap, self) from None
+            finally:
+                lock.release()
 
         return traps_told
 
