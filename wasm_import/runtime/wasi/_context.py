@@ -11,7 +11,10 @@ same implementation, as the component model's semver rules allow; later 0.2.x ad
 are simply extra attributes.
 
 Implementations of other packages register a factory with `register_interface(name,
-factory)` (`factory(ctx, iface) -> provider`): `wasi:sockets` and `wasi:http` do.
+factory)` (`factory(ctx, iface) -> provider`): `wasi:sockets` and `wasi:http` do. WASI 0.3
+(native async: streams, futures, `async func`) is a different series: its providers
+register with `series="0.3"` (the `_p3_*` modules) and serve the 0.3.x versions; their
+WIT classes live apart from 0.2's (`ctx.types_p3`), so one component may import both.
 """
 
 from __future__ import annotations
@@ -30,17 +33,21 @@ from . import _io as io
 from ._fs import Descriptor, DirectoryEntryStream, HostGrant, filesystem_error_code
 
 __all__ = ["WasiContext", "wasi_provider", "register_interface", "served", "SUPPORTED_MAJOR_MINOR",
-           "Datetime"]
+           "SERIES", "Datetime"]
 
 SUPPORTED_MAJOR_MINOR = "0.2"
+SERIES = ("0.2", "0.3")  # the WASI series served; an unversioned import means 0.2
 
 Factory = Callable[["WasiContext", Any], Any]
-_FACTORIES: Dict[str, Factory] = {}
+_FACTORIES: Dict[Tuple[str, str], Factory] = {}
 
 
-def register_interface(name: str, factory: Factory) -> None:
-    """Serve the version-less interface `name` (`"wasi:sockets/tcp"`) with `factory(ctx, iface)`."""
-    _FACTORIES[name] = factory
+def register_interface(name: str, factory: Factory, series: str = SUPPORTED_MAJOR_MINOR) -> None:
+    """Serve the version-less interface `name` (`"wasi:sockets/tcp"`) of WASI `series`
+    (`"0.2"` or `"0.3"`: every x of 0.2.x / 0.3.x) with `factory(ctx, iface)`."""
+    if series not in SERIES:
+        raise ValueError(f"register_interface: unknown WASI series {series!r} (one of {', '.join(SERIES)})")
+    _FACTORIES[(name, series)] = factory
 
 
 def _split(key: str) -> Tuple[str, Optional[str]]:
@@ -48,17 +55,28 @@ def _split(key: str) -> Tuple[str, Optional[str]]:
     return base, version or None
 
 
+def series_of(key: str) -> Optional[str]:
+    """`"0.2"` for `wasi:io/streams@0.2.3` or an unversioned key, `"0.3"` for `...@0.3.0`,
+    None for any other version."""
+    version = _split(key)[1]
+    if version is None:
+        return SUPPORTED_MAJOR_MINOR
+    for series in SERIES:
+        if version == series or version.startswith(series + "."):
+            return series
+    return None
+
+
 def served(key: str) -> bool:
     """Is the import `key` (`wasi:io/streams@0.2.3`) one this package implements?"""
     _load_others()
-    base, version = _split(key)
-    return base in _FACTORIES and (version is None or version == SUPPORTED_MAJOR_MINOR
-                                   or version.startswith(SUPPORTED_MAJOR_MINOR + "."))
+    series = series_of(key)
+    return series is not None and (_split(key)[0], series) in _FACTORIES
 
 
 def _load_others() -> None:
-    """Import the sibling implementations that register themselves (sockets, http)."""
-    for name in ("_sockets", "_http"):
+    """Import the sibling implementations that register themselves (sockets, http, WASI 0.3)."""
+    for name in ("_sockets", "_http", "_p3"):
         try:
             __import__(f"{__package__}.{name}")
         except ImportError:
@@ -81,6 +99,7 @@ class WasiContext:
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.types = io.WitTypes()
+        self.types_p3 = io.WitTypes()  # WASI 0.3's classes: the same names, other types
         self._wasi_types = self.types  # `types_of(ctx)` finds the classes
         self._owned_files: List[Any] = []
         self.preopens: List[Tuple[Any, str]] = [(self._preopen(d), d.guest) for d in self.wasi.dirs]
@@ -100,8 +119,14 @@ class WasiContext:
         when this package does not implement it (the import is then missing)."""
         if not served(key):
             return None
-        self.types.register(key, iface)
-        return _FACTORIES[_split(key)[0]](self, iface)
+        series = series_of(key)
+        if series == "0.3":
+            latest = io._latest  # 0.2's fallback for unbound objects stays 0.2's
+            self.types_p3.register(key, iface)
+            io._latest = latest
+        else:
+            self.types.register(key, iface)
+        return _FACTORIES[(_split(key)[0], str(series))](self, iface)
 
     def bind(self, obj: Any) -> Any:
         """Bind an object the guest will receive to this instance's WIT classes."""
