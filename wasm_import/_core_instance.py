@@ -237,6 +237,11 @@ class CoreEngineInstance:
 
         return traps_told
 
+    def memory_at_cap(self) -> bool:
+        """Whether a memory of this instance is at its cap (so a trap may follow a refused
+        `memory.grow`): the runtime can see the guest's memories."""
+        return self.runtime.memory_at_cap()
+
     def check_usable(self) -> None:
         self.runtime.store._check_usable()
 

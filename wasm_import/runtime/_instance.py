@@ -277,6 +277,9 @@ class Instance:
 
         return locked
 
+    def memory_at_cap(self) -> bool:
+        return self.store.limits.memory is not None and self.store.near_memory_cap()
+
     @property
     def poisoned(self) -> Optional[str]:
         return self.store.poisoned

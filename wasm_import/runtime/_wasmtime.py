@@ -884,6 +884,10 @@ class Store:
         call.extern = func  # type: ignore[attr-defined]  # keeps the struct at func_address alive
         return call
 
+    def near_memory_cap(self) -> bool:
+        """Whether a memory of this store is within a page (or 1/16) of the memory cap."""
+        return _near_memory_cap(self)
+
     def memory(self, extern: Extern) -> Memory:
         if extern._store is not self:
             raise ValueError("memory: the memory belongs to another store")
