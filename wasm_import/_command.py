@@ -7,6 +7,11 @@ the component's status: 0 when `run` succeeds, 1 when it returns an error, and t
 the guest passed to `wasi:cli/exit` when it exits that way (WASI 0.2's `exit` takes
 ok or err, which become 0 and 1; `GuestExit` carries whatever number wasmtime reports).
 
+A WASI 0.3 command (`run: async func() -> result`) runs the same way, on the core runtime
+whatever engine was chosen (only it runs component-model async), inside `asyncio.run`;
+after `run` returns, work the guest left running (its stdout still being copied) gets
+until it stops making progress for `DRAIN_SECONDS` to finish.
+
 The import hook must be installed before Python looks for `foo`: that is, `wasm_import`
 must already be imported at startup. `python -m wasm_import startup-hook` writes the
 one-line `.pth` file that does it (see `_cli.run_startup_hook`); `sitecustomize` works too.
@@ -34,11 +39,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._wasi import Dir, Wasi
 
-__all__ = ["run_module", "wasi_from_environment", "DIRS_VARIABLE", "ENV_VARIABLE"]
+__all__ = ["run_module", "wasi_from_environment", "engine_for", "call_to_end", "DIRS_VARIABLE", "ENV_VARIABLE",
+           "DRAIN_SECONDS"]
 
 DIRS_VARIABLE = "WASM_IMPORT_DIRS"
 ENV_VARIABLE = "WASM_IMPORT_ENV"
 _RUN_INTERFACE = "wasi:cli/run"
+DRAIN_SECONDS = 0.5
 
 
 def run_module(spec: "importlib.machinery.ModuleSpec") -> NoReturn:
@@ -50,9 +57,15 @@ def run_module(spec: "importlib.machinery.ModuleSpec") -> NoReturn:
         wasi = wasi_from_environment(os.environ, argv)
     except ValueError as e:
         _fail(f"{spec.name}: {e}", status=2)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
+    engine = engine_for(spec.origin) if spec.origin else None
+    if engine is not None:
+        from ._component import load
+
+        module = load(spec.origin, name=spec.name, engine=engine)  # type: ignore[arg-type]
+    else:
+        module = importlib.util.module_from_spec(spec)
+        assert spec.loader is not None
+        spec.loader.exec_module(module)
     run = _run_export(module)
     if run is None:
         _fail(f"{spec.origin}: not a command component (it does not export {_RUN_INTERFACE})", status=2)
@@ -68,12 +81,63 @@ def _status_of(run_interface: str, module: Any, wasi: "Wasi") -> int:
     sys.stderr.flush()
     instance = module.instantiate(wasi=wasi)
     try:
-        instance.exports[run_interface].run()
+        call_to_end(instance.exports[run_interface].run)
     except Err:
         return 1
     except GuestExit as e:
         return int(e.code)
     return 0
+
+
+def engine_for(path: str) -> Optional[str]:
+    """`"core"` when the component at `path` needs component-model async (an `async
+    func`, or WASI 0.3 imports), which only the core runtime runs; else None (the engine
+    chosen as usual). Reads only the component's types, not its code."""
+    from ._wit_decode import decode
+
+    try:
+        with open(path, "rb") as f:
+            world = decode(f.read())
+    except (OSError, ValueError):
+        return None  # loading it will say what is wrong
+    return "core" if _needs_async(world) else None
+
+
+def _needs_async(world: Any) -> bool:
+    from . import _wit_model as w
+
+    for key, item in (*world.imports.items(), *world.exports.items()):
+        if key.startswith("wasi:") and "@0.3" in key:
+            return True
+        functions = [item] if isinstance(item, w.Function) else getattr(item, "functions", {}).values()
+        if any(f.is_async for f in functions):
+            return True
+    return False
+
+
+def call_to_end(func: Any, *args: Any) -> Any:
+    """Call `func`; when it is async (a coroutine comes back), run it to its end in a new
+    event loop, then give what the guest left running time to finish (see DRAIN_SECONDS)."""
+    import inspect
+
+    outcome = func(*args)
+    if not inspect.isawaitable(outcome):
+        return outcome
+    import asyncio
+
+    async def main() -> Any:
+        value = await outcome
+        me = asyncio.current_task()
+        while True:
+            others = {t for t in asyncio.all_tasks() if t is not me and not t.done()}
+            if not others:
+                break
+            done, _ = await asyncio.wait(others, timeout=DRAIN_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if not done:  # nothing moved: what remains waits for something that will not come
+                break
+        return value
+
+    return asyncio.run(main())
 
 
 def _run_export(module: Any) -> Optional[str]:

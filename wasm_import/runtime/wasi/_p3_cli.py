@@ -9,7 +9,7 @@ gives the guest a stream fed from `Wasi(stdin=...)` and a future of how it ended
 
 The copies are asyncio jobs of the instance's async runtime (`_async`), so they make
 progress only while the event loop runs: a command is run inside `asyncio.run`
-(`_command`). Everything the guest may see comes from its `Wasi` grants, exactly as for
+(`_command`), which lets them finish after `run` returns. Everything the guest may see comes from its `Wasi` grants, exactly as for
 0.2 (the environment and arguments it was given, stdin empty unless granted).
 """
 
@@ -23,7 +23,7 @@ from ..._values import Err, Ok
 from . import _io as io
 from ._context import TerminalInput, TerminalOutput, WasiContext, _environment, _exit, _is_tty, register_interface
 
-__all__ = ["P3", "pending_output"]
+__all__ = ["P3"]
 
 P3 = "0.3"
 _CHUNK = 1 << 16
@@ -32,14 +32,6 @@ _STDIN_POLL = 0.01  # seconds between looks at a stdin that has nothing yet (nev
 
 def _ns(**members: Any) -> Any:
     return _types.SimpleNamespace(**members)
-
-
-def pending_output(ctx: WasiContext) -> "set[asyncio.Future[Any]]":
-    """The stdout/stderr copies of `ctx` still running (a command's runner lets them finish)."""
-    found: "set[asyncio.Future[Any]] | None" = ctx.__dict__.get("_p3_output_jobs")
-    if found is None:
-        found = ctx.__dict__["_p3_output_jobs"] = set()
-    return found
 
 
 def _error_code(ctx: WasiContext, name: str) -> Any:
@@ -62,11 +54,7 @@ def _writer(ctx: WasiContext, stream: Callable[[], io.OutputStream]) -> Any:
                 return Err(_error_code(ctx, "pipe"))
             return Ok(None)
 
-        job = asyncio.ensure_future(copy())
-        jobs = pending_output(ctx)
-        jobs.add(job)
-        job.add_done_callback(jobs.discard)
-        return job
+        return copy()  # the future the guest gets is resolved with what this returns
 
     return _ns(write_via_stream=write_via_stream)
 
