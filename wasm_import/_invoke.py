@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from . import _bindings as b
 from . import _wit_model as w
+from ._command import call_to_end
 from ._errors import LinkError
 from ._names import snake
 from ._values import Err, Ok
@@ -83,7 +84,7 @@ def invoke(module: Any, expression: str, *, wasi: Optional[Wasi] = None) -> Outc
     fplan = names.get(call.name) or names[snake(call.name)]
     instance = module.instantiate(imports=unlinked_imports(plan), wasi=wasi)
     try:
-        value = instance.caller(fplan)(*call.args)
+        value = call_to_end(instance.caller(fplan), *call.args)  # an async export runs to its end
         if fplan.returns_result:
             value = Ok(value)
     except Err as e:
