@@ -18,7 +18,9 @@ a componentize-py guest's libpython is 24 of its 40 MB, and a copy costs ~1 ms p
 
 The head follows the ELF code, whose length its own header gives (section headers come
 last: e_shoff + e_shnum * e_shentsize); should a wasmtime ever write it otherwise,
-`serialize` puts the head at byte 0 instead and every module is copied on load. The cache
+`serialize` puts the head at byte 0 instead and every module is copied on load. The other
+modules are copied in by wasmtime from a private map of the file in a background thread
+(`_Loading`): a warm import does not wait for them, the first instantiation does. The cache
 checks its own checksum trailer before any of this is read; the meta is still read by an
 unpickler that admits only the plan's and the WIT model's classes, and wasmtime gets each
 module back only through `CoreModule.deserialize_at`/`deserialize_file`.
