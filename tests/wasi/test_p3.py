@@ -82,6 +82,15 @@ def test_command_err_and_exit_code(p3cmd: Any) -> None:
     assert caught.value.code == 7
 
 
+def test_a_0_3_interface_is_replaced_through_imports(p3cmd: Any) -> None:
+    environment = {"get_arguments": lambda: ["p3cmd", "from", "imports"],
+                   "get_environment": lambda: [("GREETING", "replaced")], "get_initial_cwd": lambda: None}
+    inst = p3cmd.instantiate(imports={"wasi:cli/environment@0.3.0": environment},
+                             wasi=Wasi(args=["p3cmd", "from", "wasi"], stdout="capture"))
+    call_to_end(inst.exports[RUN].run)
+    assert inst.stdout == b"hello from wasi 0.3: ['from', 'imports']\nGREETING=replaced\n"
+
+
 def test_a_0_3_command_needs_the_core_runtime() -> None:
     assert engine_for(str(build_python_guest("p3cmd"))) == "core"
     assert engine_for(str(build_python_guest("kitchen"))) is None
