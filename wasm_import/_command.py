@@ -5,7 +5,7 @@ that call `run_module(__spec__)` here. That loads the component (through the com
 cache), instantiates it with the process's argv and stdio, calls `run`, and exits with
 the component's status: 0 when `run` succeeds, 1 when it returns an error, and the code
 the guest passed to `wasi:cli/exit` when it exits that way (WASI 0.2's `exit` takes
-ok or err, which become 0 and 1; `GuestExit` carries whatever number wasmtime reports).
+ok or err, which become 0 and 1; `GuestExit` carries the number the guest passed).
 
 The import hook must be installed before Python looks for `foo`: that is, `wasm_import`
 must already be imported at startup. `python -m wasm_import startup-hook` writes the
