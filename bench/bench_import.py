@@ -64,8 +64,9 @@ sys.path.insert(0, {directory!r})
 import wasm_import
 if {preload_engine!r}:  # the once-per-process setup
     import wasm_import._component, wasm_import._linking
-    from wasm_import import _cache, _engine
-    _engine._engine_ptr()
+    from wasm_import import _cache
+    from wasm_import.runtime import _wasmtime
+    _wasmtime._engine()
     _cache.engine_id()
 start = time.perf_counter()
 import {module}
