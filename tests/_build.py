@@ -68,6 +68,10 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
     "sandbox": {"world": "sandbox", "stub_wasi": False},
     "values": {"world": "values", "stub_wasi": False},  # WASI kept: its stderr is tested
     "asyncy": {"world": "asyncy", "stub_wasi": True},  # component-model async (issue 14)
+    # WASI 0.3 guests: --stub-wasi would stub their wasi:*@0.3.0 imports too, so they
+    # keep the 0.2 imports componentize-py's own runtime makes (served by runtime.wasi)
+    "p3cmd": {"world": "p3cmd", "stub_wasi": False},
+    "p3http": {"world": "p3http", "stub_wasi": False},
 }
 
 # Component-text guests: name -> source file.

@@ -193,27 +193,25 @@ class CoreEngineInstance:
 
     def caller(self, fplan: b.FunctionPlan) -> Callable[..., Any]:
         key = fplan.path[0] if fplan.path else None
-        call = self.runtime.export_caller(key, fplan.func.name, fplan.func, fplan.returns_result,
-                                          self.policy(fplan), fplan.qualname)
-
-        lock, store, user = self.lock, self.runtime.store, self.user
-
+        user = self.user
         what = f"the instance of component {user.module.__name__!r} (called for {fplan.qualname}())"
 
-        def traps_told(*args: Any) -> Any:
-            if not lock.acquire(False):  # busy: wait, unless that could never end (DeadlockError)
-                wait_for_instance(lock, what)
-            try:
-                if store.poisoned is not None:  # found poisoned before entering: says which instance
-                    b.poisoned_at_entry(self, user)
-                try:
-                    return call(*args)
-                except Trap as trap:  # with the guest's last words on stderr, or as "out of memory"
-                    raise guest_trap(trap, self) from None
-            finally:
-                lock.release()
+        def wait(lock: Any) -> None:  # busy: wait, unless that could never end (DeadlockError)
+            wait_for_instance(lock, what)
 
-        return traps_told
+        def at_entry() -> None:  # found poisoned before entering: says which instance
+            b.poisoned_at_entry(self, user)
+
+        def on_trap(trap: Trap) -> Trap:  # with the guest's last words on stderr, or "out of memory"
+            return guest_trap(trap, self)
+
+        return self.runtime.export_caller(key, fplan.func.name, fplan.func, fplan.returns_result,
+                                          self.policy(fplan), fplan.qualname, wait=wait, at_entry=at_entry,
+                                          on_trap=on_trap)
+
+    @property
+    def limits(self) -> Limits:
+        return self.runtime.store.limits
 
     def memory_at_cap(self) -> bool:
         """Whether a memory of this instance is at its cap (so a trap may follow a refused
@@ -222,10 +220,6 @@ class CoreEngineInstance:
 
     def check_usable(self) -> None:
         self.runtime.store._check_usable()
-
-    @property
-    def limits(self) -> Limits:
-        return self.runtime.store.limits
 
     def drop_resource(self, handle: Any) -> None:
         """The host lets go of a guest resource it owned (a `Rep`): run its destructor."""

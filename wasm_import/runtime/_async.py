@@ -653,6 +653,7 @@ class AsyncRuntime:
         job = asyncio.get_running_loop().create_task(coro)
         self.jobs.add(job)
         job.add_done_callback(self.jobs.discard)
+        job.add_done_callback(_retrieve)
         return job
 
     # -- calling an async export --------------------------------------------------------------
@@ -700,7 +701,19 @@ class AsyncRuntime:
         return out[0]  # type: ignore[no-any-return]
 
     async def drive(self, task: Task, packed: int, callback_call: Callable[..., Any]) -> None:
-        """Run the callback loop of `task` until it exits."""
+        """Run the callback loop of `task` until it exits. A guest that breaks the
+        protocol traps: the task fails and the instance is poisoned, as by any trap."""
+        try:
+            await self._drive(task, packed, callback_call)
+        except Trap as e:
+            task.fail(e)
+            store = self.instance.store
+            if store.poisoned is None:
+                store.poisoned = e.message
+            self.failed(e)
+            raise
+
+    async def _drive(self, task: Task, packed: int, callback_call: Callable[..., Any]) -> None:
         while True:
             code, si = packed & 0xF, packed >> 4
             if code == EXIT:
@@ -1136,3 +1149,12 @@ def core_type_of(b: Any) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     if op.endswith(("drop-readable", "drop-writable")):
         return ("i32",), ()
     return (), ()
+
+
+def _retrieve(job: "asyncio.Task[Any]") -> None:
+    """Mark a background job's exception as seen: its failure already reached whoever
+    awaits the task (and a trap poisoned the instance), and an exception asyncio logs as
+    never retrieved from a garbage-collected task can break the interpreter's next compile
+    (CPython raises SystemError from the AST constructor when logging runs inside it)."""
+    if not job.cancelled():
+        job.exception()

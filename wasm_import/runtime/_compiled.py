@@ -31,8 +31,9 @@ import io
 import mmap
 import pickle
 import struct
+import threading
 import zlib
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from .._errors import DecodeError
 from . import _plan
@@ -59,14 +60,29 @@ class CompiledComponent:
     the function type the module declares when the import is made by the host (a
     `Lowered` or `Intrinsic` reference), else None. Computed once, at compile time."""
 
-    __slots__ = ("plan", "modules", "host_types", "_wiring", "__weakref__")
+    __slots__ = ("plan", "_modules", "_loading", "host_types", "_wiring", "__weakref__")
 
-    def __init__(self, plan: "_plan.ComponentPlan", modules: Sequence[CoreModule],
+    def __init__(self, plan: "_plan.ComponentPlan", modules: Union[Sequence[CoreModule], "_Loading"],
                  host_types: Optional[HostTypes] = None) -> None:
         self.plan = plan
-        self.modules = tuple(modules)
+        self._loading: Optional[_Loading] = None
+        self._modules: Tuple[CoreModule, ...] = ()
+        if isinstance(modules, _Loading):
+            self._loading = modules
+        else:
+            self._modules = tuple(modules)
         self.host_types = host_types if host_types is not None else _host_types(plan, self.modules)
         self._wiring: Optional[Wiring] = None
+
+    @property
+    def modules(self) -> Tuple[CoreModule, ...]:
+        """The compiled core modules, in plan order (waiting for those still being
+        loaded, see `_Loading`)."""
+        loading = self._loading
+        if loading is not None:
+            self._modules = loading.wait()
+            self._loading = None
+        return self._modules
 
     def wiring(self) -> "Wiring":
         """Per `plan.instances` entry: None for a bag of exports, else per import of the
@@ -159,9 +175,68 @@ def compile_component(data: Union[bytes, bytearray, memoryview], *, where: str =
     return CompiledComponent(plan, modules)
 
 
-def _read(view: memoryview, base: int, path: Optional[str]) -> CompiledComponent:
+class _Loading:
+    """Core modules that wasmtime is copying in, in a background thread.
+
+    wasmtime copies a module's code into memory of its own (`CoreModule.deserialize_at`:
+    ~1 ms per MB, page faults mostly) and lets go of the GIL meanwhile, so a warm import
+    returns while the copies go on beside the bindings being built; the first
+    instantiation waits for the rest (`wait`). `release` (closing the map the bytes
+    come from) runs once they are all copied."""
+
+    def __init__(self, ready: List[Optional[CoreModule]], jobs: List["_Job"], release: Callable[[], None]) -> None:
+        self._ready = ready
+        self._jobs = jobs
+        self._release = release
+        self._released = False
+        self._error: Optional[BaseException] = None
+        if not jobs:
+            self._thread: Optional[threading.Thread] = None
+            self._run()
+            return
+        self._thread = threading.Thread(
+            target=self._run, name="wasm-import: loading core modules", daemon=False)
+        try:
+            self._thread.start()
+        except RuntimeError:  # no thread to be had: copy them now
+            self._thread = None
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    index, address, length, memory_exports = self._jobs.pop()  # atomic: no lock
+                except IndexError:
+                    break
+                self._ready[index] = CoreModule.deserialize_at(address, length, memory_exports)
+        except BaseException as e:  # noqa: BLE001  handed to whoever waits for the modules
+            self._error = e
+            del self._jobs[:]
+        finally:
+            if not self._jobs and not self._released:
+                self._released = True
+                self._release()
+
+    def wait(self) -> Tuple[CoreModule, ...]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._jobs:  # the thread is gone (the process forked): finish here
+            self._run()
+        if self._error is not None:
+            raise DecodeError(f"wasmtime could not load a compiled core module: {self._error}") from None
+        return tuple(m for m in self._ready if m is not None)
+
+
+_Job = Tuple[int, int, int, Tuple[str, ...]]  # module index, address, length, memory exports
+
+
+def _read(view: memoryview, base: int, path: Optional[str]
+          ) -> Tuple["_plan.ComponentPlan", HostTypes, List[Optional[CoreModule]], List[_Job]]:
     """The component in `view` (the payload, maybe followed by the cache's own bytes),
-    whose first byte is at address `base`; `path`: the file it is mapped from, if any."""
+    whose first byte is at address `base`; `path`: the file it is mapped from, if any.
+    Returns the plan, the host types, the modules loaded already (the one mapped from
+    `path`) and the jobs of copying in the others."""
     try:
         elf_end = _elf_length(view)
         head_at = 0 if elf_end < 0 else elf_end + (-elf_end % _ALIGN)
@@ -170,41 +245,65 @@ def _read(view: memoryview, base: int, path: Optional[str]) -> CompiledComponent
             raise DecodeError("not a compiled component of this runtime's format")
         if meta_at + meta_length > len(view):
             raise DecodeError("compiled component is truncated")
-        plan, host_types, memories, table = _MetaUnpickler(io.BytesIO(view[meta_at:meta_at + meta_length])).load()
+        with view[meta_at:meta_at + meta_length] as meta:
+            plan, host_types, memories, table = _MetaUnpickler(io.BytesIO(meta)).load()
     except (struct.error, pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise DecodeError(f"compiled component is damaged: {e}") from None
     if not isinstance(plan, _plan.ComponentPlan) or not len(table) == len(plan.modules) == len(memories):
         raise DecodeError("compiled component holds no plan")
-    modules = []
-    for (offset, length), memory_exports in zip(table, memories):
+    ready: List[Optional[CoreModule]] = [None] * len(table)
+    jobs: List[_Job] = []
+    for index, ((offset, length), memory_exports) in enumerate(zip(table, memories)):
         if offset + length > len(view):
             raise DecodeError("compiled component is truncated")
-        if offset == 0 and path is not None:
-            modules.append(CoreModule.deserialize_file(path, memory_exports))
+        if offset == 0 and path is not None:  # mapped by wasmtime, no copy: now
+            ready[index] = CoreModule.deserialize_file(path, memory_exports)
         else:
-            modules.append(CoreModule.deserialize_at(base + offset, length, memory_exports))
-    return CompiledComponent(plan, modules, host_types)
+            jobs.append((index, base + offset, length, memory_exports))
+    jobs.sort(key=lambda job: job[2])  # popped from the end: the largest first
+    return plan, host_types, ready, jobs
 
 
 def deserialize(data: Union[bytes, memoryview]) -> CompiledComponent:
     """Read back what `CompiledComponent.serialize` wrote, in this same engine. The bytes
     must have been validated (the cache checks a checksum trailer first)."""
     raw = data if isinstance(data, bytes) else bytes(data)
-    return _read(memoryview(raw), ctypes.cast(ctypes.c_char_p(raw), ctypes.c_void_p).value or 0, None)
+    plan, host_types, ready, jobs = _read(memoryview(raw), ctypes.cast(ctypes.c_char_p(raw), ctypes.c_void_p).value
+                                          or 0, None)
+
+    def release() -> None:  # the jobs point into `raw`: this keeps it alive until they are done
+        del raw_alive[:]
+
+    raw_alive = [raw]
+    return CompiledComponent(plan, _Loading(ready, jobs, release), host_types)
 
 
 def deserialize_file(path: str) -> CompiledComponent:
     """Like `deserialize`, for a file that starts with those bytes (the cache's own
     follow): the largest module is mapped by wasmtime, the others copied by wasmtime
     from a private map of the file; nothing passes through Python objects."""
-    with open(path, "rb") as f:
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) as mapped:
-            array = (ctypes.c_char * len(mapped)).from_buffer(mapped)
-            try:
-                with memoryview(mapped) as view:
-                    return _read(view, ctypes.addressof(array), path)
-            finally:
-                del array
+    f = open(path, "rb")
+    try:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    except BaseException:
+        f.close()
+        raise
+    array: Any = (ctypes.c_char * len(mapped)).from_buffer(mapped)
+    base = ctypes.addressof(array)
+
+    def release() -> None:
+        nonlocal array
+        array = None
+        mapped.close()
+        f.close()
+
+    try:
+        with memoryview(mapped) as view:
+            plan, host_types, ready, jobs = _read(view, base, path)
+    except BaseException:
+        release()
+        raise
+    return CompiledComponent(plan, _Loading(ready, jobs, release), host_types)
 
 
 def fingerprint() -> str:

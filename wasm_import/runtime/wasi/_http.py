@@ -627,47 +627,11 @@ class _Exchange:
             if body.aborted:
                 return Err(_code(types, "internal-error", "the request body was dropped before it was finished"))
         data = bytes(body.data) if body is not None else None
-        declared = request.headers().get("content-length")
-        if declared and data is not None and declared[-1].strip() != str(len(data)).encode():
-            return Err(_code(types, "HTTP-request-body-size", len(data)))  # never send a body its header misstates
-        method = method_name(request.method())
-        conn_cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(self.host, self.port, timeout=self.options.seconds("connect"))
-        try:
-            conn.connect()
-        except BaseException as e:
-            conn.close()
-            return Err(self._connect_error(e))
-        try:
-            assert conn.sock is not None
-            conn.sock.settimeout(self.options.seconds("first_byte"))
-            conn.putrequest(method, request.path_with_query() or "/", skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", self.authority)
-            headers = request.headers().entries()
-            names = {n.lower() for n, _ in headers}
-            for name, value in headers:
-                conn.putheader(name, value)
-            if data is not None and "content-length" not in names and (data or method not in ("GET", "HEAD")):
-                conn.putheader("Content-Length", str(len(data)))
-            conn.endheaders(data)
-            response = conn.getresponse()
-        except socket.timeout:
-            conn.close()
-            return Err(_code(types, "HTTP-response-timeout"))
-        except (http.client.RemoteDisconnected, http.client.IncompleteRead):
-            conn.close()
-            return Err(_code(types, "HTTP-response-incomplete"))
-        except http.client.HTTPException:
-            conn.close()
-            return Err(_code(types, "HTTP-protocol-error"))
-        except ConnectionResetError:
-            conn.close()
-            return Err(_code(types, "connection-terminated"))
-        except OSError as e:
-            conn.close()
-            return Err(_code(types, "internal-error", str(e)))
-        if conn.sock is not None:
-            conn.sock.settimeout(self.options.seconds("between_bytes"))
+        outcome = send_head(types, self.options, self.scheme, self.host, self.port, self.authority,
+                            method_name(request.method()), request.path_with_query(), request.headers().entries(), data)
+        if isinstance(outcome, Err):
+            return outcome
+        response, conn = outcome
         received = _bound_fields(types, [(k, v.encode("latin-1")) for k, v in response.getheaders()
                                          if k.lower() not in FORBIDDEN], True)
         source = _Source()
@@ -676,23 +640,71 @@ class _Exchange:
                          daemon=True).start()
         return Ok(IncomingResponse(types, response.status, received, IncomingBody(types, source)))
 
-    def _connect_error(self, e: BaseException) -> Any:
-        types = self.types
-        if isinstance(e, socket.gaierror):
-            payload = types.get(f"{TYPES}#DNS-error-payload")(rcode=str(e.args[-1]) if e.args else None,
-                                                               info_code=None)
-            return _code(types, "DNS-error", payload)
-        if isinstance(e, socket.timeout):
-            return _code(types, "connection-timeout")
-        if isinstance(e, ConnectionRefusedError):
-            return _code(types, "connection-refused")
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return _code(types, "TLS-certificate-error")
-        if isinstance(e, ssl.SSLError):
-            return _code(types, "TLS-protocol-error")
-        if isinstance(e, OSError):
-            return _code(types, "destination-unavailable")
-        return _code(types, "internal-error", f"{type(e).__name__}: {e}")
+
+def send_head(types: WitTypes, options: RequestOptions, scheme: str, host: str, port: int, authority: str,
+              method: str, path: Optional[str], headers: List[Tuple[str, bytes]], data: Optional[bytes]) -> Any:
+    """Connect, send a request (head and whole body) and read the response's head, with
+    `options`' timeouts (WASI 0.2 and 0.3 share this): `(response, connection)`, the
+    connection's socket then timing out between bytes, or `Err(error-code)`."""
+    declared = [v for n, v in headers if n.lower() == "content-length"]
+    if declared and data is not None and declared[-1].strip() != str(len(data)).encode():
+        return Err(_code(types, "HTTP-request-body-size", len(data)))  # never send a body its header misstates
+    conn_cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(host, port, timeout=options.seconds("connect"))
+    try:
+        conn.connect()
+    except BaseException as e:
+        conn.close()
+        return Err(connect_error(types, e))
+    try:
+        assert conn.sock is not None
+        conn.sock.settimeout(options.seconds("first_byte"))
+        conn.putrequest(method, path or "/", skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", authority)
+        names = {n.lower() for n, _ in headers}
+        for name, value in headers:
+            conn.putheader(name, value)
+        if data is not None and "content-length" not in names and (data or method not in ("GET", "HEAD")):
+            conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders(data)
+        response = conn.getresponse()
+    except socket.timeout:
+        conn.close()
+        return Err(_code(types, "HTTP-response-timeout"))
+    except (http.client.RemoteDisconnected, http.client.IncompleteRead):
+        conn.close()
+        return Err(_code(types, "HTTP-response-incomplete"))
+    except http.client.HTTPException:
+        conn.close()
+        return Err(_code(types, "HTTP-protocol-error"))
+    except ConnectionResetError:
+        conn.close()
+        return Err(_code(types, "connection-terminated"))
+    except OSError as e:
+        conn.close()
+        return Err(_code(types, "internal-error", str(e)))
+    if conn.sock is not None:
+        conn.sock.settimeout(options.seconds("between_bytes"))
+    return response, conn
+
+
+def connect_error(types: WitTypes, e: BaseException) -> Any:
+    """The error-code for a failed connect."""
+    if isinstance(e, socket.gaierror):
+        payload = types.get(f"{TYPES}#DNS-error-payload")(rcode=str(e.args[-1]) if e.args else None,
+                                                           info_code=None)
+        return _code(types, "DNS-error", payload)
+    if isinstance(e, socket.timeout):
+        return _code(types, "connection-timeout")
+    if isinstance(e, ConnectionRefusedError):
+        return _code(types, "connection-refused")
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return _code(types, "TLS-certificate-error")
+    if isinstance(e, ssl.SSLError):
+        return _code(types, "TLS-protocol-error")
+    if isinstance(e, OSError):
+        return _code(types, "destination-unavailable")
+    return _code(types, "internal-error", f"{type(e).__name__}: {e}")
 
 
 def _abort(conn: http.client.HTTPConnection) -> None:
