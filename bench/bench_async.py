@@ -35,7 +35,7 @@ async def _sleep_then(ms: int, x: int) -> int:
 
 
 async def main() -> None:
-    mod = wasm_import.load(build_python_guest("asyncy"), engine="core")
+    mod = wasm_import.load(build_python_guest("asyncy"))
     api = mod.instantiate(imports={"test:asyncy/host": {"sleep_then": _sleep_then, "log": print}}).api
     n = 3000
     for _ in range(2):  # warm up, then measure

@@ -1,6 +1,6 @@
 """Benchmark: `import` of an ~18 MB componentize-py component, cold (compile) vs warm (cache hit).
 
-    python bench/bench_import.py [--runs N] [--engine component|core]
+    python bench/bench_import.py [--runs N]
 
 Builds a small componentize-py guest (about 5 s the first time, kept in
 .wasm-import-build/ afterwards: componentize-py bundles a whole Python interpreter, hence
@@ -64,13 +64,9 @@ sys.path.insert(0, {directory!r})
 import wasm_import
 if {preload_engine!r}:  # the once-per-process setup
     import wasm_import._component, wasm_import._linking
-    from wasm_import import _cache, runtime
-    if runtime.engine_name() == "core":
-        from wasm_import.runtime import _wasmtime
-        _wasmtime._engine()
-    else:
-        from wasm_import import _engine
-        _engine._engine_ptr()
+    from wasm_import import _cache
+    from wasm_import.runtime import _wasmtime
+    _wasmtime._engine()
     _cache.engine_id()
 start = time.perf_counter()
 import {module}
@@ -98,19 +94,16 @@ def build_component() -> Path:
     return out
 
 
-ENGINE: str | None = None  # --engine: the runtime the children use (None: the default)
 
 
 def time_import(directory: Path, *, preload_engine: bool, first_call: bool = False,
                 dont_write_bytecode: bool = False) -> float:
     """Seconds `import bench_comp` (and a first call) takes in a fresh interpreter. The
-    cache follows its default rules (no WASM_IMPORT_* settings but the engine), with the
+    cache follows its default rules (no WASM_IMPORT_* settings), with the
     per-user cache directory inside `directory`."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX") and not k.startswith("WASM_IMPORT_")}
     env["XDG_CACHE_HOME"] = str(directory / "user-cache")
-    if ENGINE is not None:
-        env["WASM_IMPORT_ENGINE"] = ENGINE
     if dont_write_bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     code = _CHILD.format(directory=str(directory), preload_engine=preload_engine, module=MODULE,
@@ -165,13 +158,9 @@ def report(label: str, cold: float, warm: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="cold runs (each followed by 3 warm runs)")
-    parser.add_argument("--engine", choices=("component", "core"), default=None,
-                        help="the runtime to measure (default: WASM_IMPORT_ENGINE, else the library's default)")
     args = parser.parse_args()
-    global ENGINE
-    ENGINE = args.engine or os.environ.get("WASM_IMPORT_ENGINE") or None
     wasm = build_component()
-    print(f"component: {wasm} ({wasm.stat().st_size / 1e6:.1f} MB), engine: {ENGINE or 'default'}")
+    print(f"component: {wasm} ({wasm.stat().st_size / 1e6:.1f} MB)")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         shutil.copyfile(wasm, directory / f"{MODULE}.wasm")

@@ -1,5 +1,5 @@
-"""The runtimes side by side, in one run: the new core runtime, today's engine, raw
-`wasmtime.component`, a bare copy into linear memory, and jco in Node.
+"""wasm-import side by side with its peers, in one run: raw `wasmtime.component`, a bare
+copy into linear memory, and jco in Node.
 
     python bench/bench_runtime.py            # everything (about a minute or two)
     python bench/bench_runtime.py --quick    # shorter timing budgets
@@ -10,8 +10,10 @@ a ratio between peers timed minutes apart on the same machine means something. E
 column is measured in this process (jco in a Node child process started from here).
 
 Peers:
-- new:   wasm-import on its own runtime (`WASM_IMPORT_ENGINE=core`, wasm_import/runtime/)
-- today: wasm-import on wasmtime-py's component API (the `component` engine)
+- new:   wasm-import on its own runtime (wasm_import/runtime/: wasmtime's core API and
+         the canonical ABI in Python). Its first engine, on wasmtime-py's component API,
+         was deleted once this one passed everything; its numbers are in the git history
+         of this file's results (the README's Speed section).
 - raw:   wasmtime-py's `wasmtime.component` API called directly (`func(store, *args)`)
 - bare:  the floor for bulk data: a memoryview slice assignment of the same bytes into a
          wasmtime core memory and a copy back out (plus the list<->array conversion for
@@ -51,7 +53,7 @@ from tests._build import build_dir, build_python_guest, build_wat_guest  # noqa:
 
 JCO_VERSION = "1.35.0"  # as bench/bench_jco.py
 MiB = 1 << 20
-PEERS = ("new", "today", "raw", "bare", "jco")
+PEERS = ("new", "raw", "bare", "jco")
 
 BYTES_1M = bytes(range(256)) * 4096
 BYTES_256M_LEN = 256 * MiB
@@ -84,34 +86,17 @@ def per_call(fn: Callable[[], Any], budget: float) -> float:
     return best
 
 
-@contextlib.contextmanager
-def engine(name: str) -> Iterator[None]:
-    """`wasm_import.load` reads $WASM_IMPORT_ENGINE when it loads a component."""
-    old = os.environ.get("WASM_IMPORT_ENGINE")
-    os.environ["WASM_IMPORT_ENGINE"] = name
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["WASM_IMPORT_ENGINE"]
-        else:
-            os.environ["WASM_IMPORT_ENGINE"] = old
-
-
-def load(path: Path, engine_name: str) -> Any:
-    with engine(engine_name):
-        module = wasm_import.load(path, name=f"{path.stem.split('-')[0]}_{engine_name}")
-    assert module.__wasm_engine__ == engine_name, module.__wasm_engine__
-    return module
+def load(path: Path) -> Any:
+    return wasm_import.load(path, name=path.stem.split('-')[0])
 
 
 # -- the peers ---------------------------------------------------------------------------------
 
 class Ours:
-    """wasm-import on one engine: the bulk guest's `api` interface."""
+    """wasm-import: the bulk guest's `api` interface."""
 
-    def __init__(self, engine_name: str, bulk: Path) -> None:
-        self.module = load(bulk, engine_name)
+    def __init__(self, bulk: Path) -> None:
+        self.module = load(bulk)
         self.api = self.module.instantiate(imports={"test:bulk/host": {"tick": tick}}).api
 
     def calls(self) -> Dict[str, Callable[..., Any]]:
@@ -321,13 +306,13 @@ def check(got: Any, want: Any, who: str, case: str) -> None:
 
 
 def bench_calls(peers: Dict[str, Any], budget: float, slow_budget: float) -> List[Row]:
-    new, today, raw, bare = peers["new"], peers["today"], peers["raw"], peers["bare"]
+    new, raw, bare = peers["new"], peers["raw"], peers["bare"]
     rows: List[Row] = []
 
     def bulk_row(case: str, key: str, target: float, value: Any, want: Any, bare_fn: Callable[[Any], Any],
                  raw_value: Any = None, raw_want: Any = None) -> None:
         times: Dict[str, Any] = {}
-        for who, calls in (("new", new), ("today", today), ("raw", raw)):
+        for who, calls in (("new", new), ("raw", raw)):
             f = calls[key]
             v = raw_value if (who == "raw" and raw_value is not None) else value
             w = raw_want if (who == "raw" and raw_want is not None) else want
@@ -345,7 +330,7 @@ def bench_calls(peers: Dict[str, Any], budget: float, slow_budget: float) -> Lis
 
     def scalar_row(case: str, key: str, target: float, want: Callable[[Any], bool]) -> None:
         times: Dict[str, Any] = {}
-        for who, calls in (("new", new), ("today", today), ("raw", raw)):
+        for who, calls in (("new", new), ("raw", raw)):
             f = calls[key]
             if not want(f()):
                 raise AssertionError(f"{who} returned a wrong result for {case}")
@@ -361,13 +346,13 @@ def bench_calls(peers: Dict[str, Any], budget: float, slow_budget: float) -> Lis
 
 
 def bench_big(bulk: Path, budget: float) -> Row:
-    """256 MiB through the new runtime; today's engine and raw wasmtime trap past ~2.5 MiB
-    (hostcall fuel), after building 32 bytes of C values per byte, so they are not run."""
-    api = Ours("core", bulk).api
+    """256 MiB through the new runtime; raw wasmtime traps past ~2.5 MiB (hostcall fuel),
+    after building 32 bytes of C values per byte, so it is not run."""
+    api = Ours(bulk).api
     data = bytes(range(256)) * (BYTES_256M_LEN // 256)
     check(api.echo_bytes(data), data, "new", "256 MiB echo")
     times: Dict[str, Any] = {"new": per_call(lambda: api.echo_bytes(data), budget * 3)}
-    times["today"] = times["raw"] = "traps"
+    times["raw"] = "traps"
     bare = Bare(len(data))
     times["bare"] = per_call(lambda: bare.echo_bytes(data), budget * 3)
     return ("list<u8> 256 MiB echo", "works", float("inf"), times)
@@ -375,11 +360,10 @@ def bench_big(bulk: Path, budget: float) -> Row:
 
 def bench_instantiate(kitchen: Path, budget: float) -> Row:
     times: Dict[str, Any] = {}
-    for who in ("core", "component"):
-        module = load(kitchen, who)
-        inst = module.instantiate()
-        assert inst.add(1, 2) == 3  # the first instantiation and call compile nothing more later
-        times["new" if who == "core" else "today"] = per_call(module.instantiate, budget)
+    module = load(kitchen)
+    inst = module.instantiate()
+    assert inst.add(1, 2) == 3  # the first instantiation and call compile nothing more later
+    times["new"] = per_call(module.instantiate, budget)
     eng = wasmtime.Engine()
     component = wc.Component(eng, kitchen.read_bytes())  # compiling: seconds, once
     linker = wc.Linker(eng)
@@ -414,14 +398,14 @@ def ratio(peer: Any, new: Any) -> str:
 
 
 def table(rows: List[Row]) -> str:
-    head = ["case", "target", *PEERS, "today/new", "raw/new", "jco/new", "new/bare", "target"]
+    head = ["case", "target", *PEERS, "raw/new", "jco/new", "new/bare", "target"]
     lines = [head]
     for case, target_text, target, times in rows:
         new = times.get("new", "-")
         met = ("-" if isinstance(new, str) or target != target  # NaN: no target
                else "met" if new <= target or target == float("inf") else "MISSED")
         lines.append([case, target_text, *(fmt(times.get(p, "-")) for p in PEERS),
-                      ratio(times.get("today", "-"), new), ratio(times.get("raw", "-"), new),
+                      ratio(times.get("raw", "-"), new),
                       ratio(times.get("jco", "-"), new), ratio(new, times.get("bare", "-")), met])
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = []
@@ -442,8 +426,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     bulk = build_wat_guest("bulk")
     kitchen = build_python_guest("kitchen")
-    peers = {"new": Ours("core", bulk).calls(), "today": Ours("component", bulk).calls(),
-             "raw": Raw(bulk).calls(), "bare": Bare(2 * MiB)}
+    peers = {"new": Ours(bulk).calls(), "raw": Raw(bulk).calls(), "bare": Bare(2 * MiB)}
     rows = bench_calls(peers, budget, slow)
     rows.append(bench_instantiate(kitchen, budget))
     rows.append(bench_big(bulk, budget))
@@ -468,7 +451,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 for case, _, _, times in rows:
                     times["jco"] = js.get(keys[case], "-")
     print(table(rows))
-    print(f"\nnew = wasm-import on its core runtime; today = the component engine; raw = wasmtime.component;"
+    print(f"\nnew = wasm-import (its own runtime on wasmtime's core API); raw = wasmtime.component;"
           f"\nbare = memoryview copy into a core memory and back; {jco_note}."
           f"\nRatios > 1x mean the new runtime is faster than that peer (new/bare: how far above the floor).")
     return 0

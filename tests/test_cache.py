@@ -25,8 +25,7 @@ from tests.test_hook import (adder_bytes, clean_imports, default_cache_rules, on
 from wasm_import import _cache, _wit_decode, wit
 from wasm_import.runtime import backend
 
-# The engine the cache serves in this run (WASM_IMPORT_ENGINE): its compile and
-# deserialize functions are the ones spied on below.
+# The runtime's compile and deserialize functions: the ones spied on below.
 _engine = backend()
 
 

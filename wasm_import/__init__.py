@@ -54,15 +54,12 @@ __all__ = [
 install()  # the import hook (wasm_import._hook): `import foo` finds foo.wasm
 
 
-def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None,
-         engine: Optional[str] = None) -> "ComponentModule":
+def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None) -> "ComponentModule":
     """Load a component from a path or bytes as a component module (no import hook needed).
 
     The module's exports are attributes; calls on it run on a default instance made on
     first use. `module.instantiate(imports=..., wasi=...)` makes independent instances.
-    `engine` picks the runtime: "core" (our own, on wasmtime's core API) or "component"
-    (wasmtime-py's component API); by default $WASM_IMPORT_ENGINE, else "component".
     """
     from ._component import load as _load
 
-    return _load(source, name=name, engine=engine)
+    return _load(source, name=name)

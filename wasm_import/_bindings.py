@@ -1,10 +1,9 @@
 """Bindings: from a component's WIT world to Python callables, classes and namespaces.
 
-Everything per function is worked out once (`build_plan`): the Python signature, the
-docstring and where the raw export lives when the module loads; the converters for each
-parameter and the result when its first instance is made (they are wasmtime's C value
-structs, and a module that is only imported need not load wasmtime-py). A call then only
-lowers, calls and lifts.
+Everything per function is worked out once (`build_plan`), when the module loads: the
+Python signature, the docstring, where the export lives and how its resources are seen.
+The converters between Python values and the guest's memory are the runtime's
+(`runtime/_abi`), built from the same WIT types when an instance first calls the function.
 
     World ──build_plan──► ModulePlan ──► ExportPlan (one per export function)
                                      ──► ImportPlan (one per import function)
@@ -20,26 +19,18 @@ Resources:
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import inspect
 import itertools
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import _engine as engine
 from . import _wit_model as w
 from ._names import pascal, snake
 from ._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
-from ._calllock import wait_for_instance
-from ._errors import InstancePoisonedError, Trap
-from ._traps import guest_trap
-from ._values import host_result
-
-if TYPE_CHECKING:  # pragma: no cover
-    from . import _engine_values as ev
+from ._errors import InstancePoisonedError
 
 __all__ = ["build_plan", "ModulePlan", "ExportPlan", "ImportPlan", "GuestResource"]
 
@@ -141,57 +132,6 @@ class GuestResource:
         return f"<{type(self).__qualname__} resource ({state})>"
 
 
-class _GuestResourceCodec:
-    """Handles of a guest-defined resource, as Python objects of its class: the module's
-    class is checked on the way in (any instance's subclass passes, the owner is checked
-    next); on the way out, objects are made of the class of the instance they belong to."""
-
-    def __init__(self, plan: "ResourcePlan") -> None:
-        self._plan = plan
-
-    def _cls_ref(self) -> type:
-        assert self._plan.cls is not None
-        return self._plan.cls
-
-    def _new(self, cx: Any) -> Any:
-        return object.__new__(cx.owner.user.resource_class(self._plan))
-
-    def _check(self, value: Any) -> type:
-        cls = self._cls_ref()
-        if not isinstance(value, cls):
-            raise TypeError(f"expected a {cls.__name__} resource, got {type(value).__name__} {value!r}")
-        return cls
-
-    def lower_own(self, value: Any, cx: Any) -> Any:
-        self._check(value)
-        return value._take(cx.owner)._consume()
-
-    def lower_borrow(self, value: Any, cx: Any) -> Any:
-        self._check(value)
-        handle = value._checked_handle(cx.owner)
-        return engine.ffi().wasmtime_component_resource_any_clone(handle.ptr())
-
-    def lift_own(self, ptr: Any, cx: Any) -> Any:
-        obj = self._new(cx)
-        obj._adopt(engine.resource_any(ptr), cx.owner)
-        return obj
-
-    def lift_borrow(self, ptr: Any, cx: Any) -> Any:
-        # A borrow lent to the host for one call: a view whose handle is released when the
-        # host function returns (wasmtime requires every borrow be released exactly once).
-        obj = self._new(cx)
-        handle = engine.resource_any(ptr)
-        obj._handle, obj._owner = handle, cx.owner
-        obj._finalizer = weakref.finalize(obj, lambda: None)
-
-        def release() -> None:
-            obj._handle = None
-            cx.owner.drop_resource(handle)
-
-        cx.borrows.append(release)
-        return obj
-
-
 # -- host-defined resources -------------------------------------------------------------------
 
 class HostResourceTable:
@@ -232,56 +172,12 @@ class HostResourceTable:
 DROP_HOOK = "__wasm_drop__"
 
 
-class _HostResourceCodec:
-    """Handles of a host-defined resource: the Python object itself travels."""
-
-    def __init__(self, type_id: int, name: str) -> None:
-        self.type_id = type_id
-        self.name = name
-
-    def _check(self, value: Any, cx: Any) -> None:
-        if isinstance(value, GuestResource) and getattr(value, "_owner", None) is cx.owner:
-            raise TypeError(f"expected the imported resource {self.name} (implemented by the host), "
-                            f"got this instance's own exported {type(value).__name__}")
-
-    def lower_own(self, value: Any, cx: Any) -> Any:
-        self._check(value, cx)
-        rep = cx.owner.host_table.add(value)
-        return engine.host_handle(rep, self.type_id, owned=True, cx=cx)
-
-    def lower_borrow(self, value: Any, cx: Any) -> Any:
-        self._check(value, cx)
-        # Only export parameters borrow a host resource (results never hold borrows): the
-        # object is lent for the call, and released (without its drop hook) after it.
-        table = cx.owner.host_table
-        rep = table.add(value, lent=True)
-        ptr, end_loan = engine.lend_host_handle(rep, self.type_id, cx)
-
-        def release() -> None:
-            end_loan()
-            table.pop_dropped(rep)
-
-        cx.borrows.append(release)
-        return ptr
-
-    def lift_own(self, ptr: Any, cx: Any) -> Any:
-        rep = engine.host_rep(ptr, cx)
-        return cx.owner.host_table.pop(rep)
-
-    def lift_borrow(self, ptr: Any, cx: Any) -> Any:
-        return cx.owner.host_table.get(engine.host_rep(ptr, cx))
-
-
 # -- plans ------------------------------------------------------------------------------------
-
-# Converters are made on first use, by whichever thread gets there first; codecs and
-# their caches are shared by every function of a module, so one lock guards making them.
-_converters_lock = threading.RLock()
-
 
 @dataclass
 class FunctionPlan:
-    """What a call needs, worked out once: signature, documentation and converters."""
+    """What a call needs, worked out once: signature, documentation, where it lives and how
+    it sees resources."""
 
     func: w.Function
     path: Tuple[str, ...]  # the instance path of the export/import ("ns:pkg/i@v",) or ()
@@ -290,40 +186,10 @@ class FunctionPlan:
     signature: inspect.Signature
     doc: str
     qualname: str
-    codec: Callable[[], "ev.Codec"]  # makes (or finds) the converters' codec for this scope
-    # the core runtime's view of the same scope: (interface, imported?) and, per resource
-    # TypeDef, ("host", (world import key, name)) or ("guest", ResourcePlan)
+    # (interface, imported?): the scope whose resources the function sees, and per resource
+    # TypeDef whose it is: ("host", (world import key, name)) or ("guest", ResourcePlan)
     scope: Tuple[Optional[w.InterfaceRef], bool] = (None, False)
     resource_picker: Optional[Callable[[], Callable[[w.TypeDef], Tuple[str, Any]]]] = None
-
-    @functools.cached_property
-    def params(self) -> Tuple["ev.Converter", ...]:
-        with _converters_lock:
-            codec = self.codec()
-            return tuple(codec.converter(p.type) for p in self.func.params)
-
-    @functools.cached_property
-    def result(self) -> Optional["ev.Converter"]:
-        if self.func.result is None:
-            return None
-        with _converters_lock:
-            converter = self.codec().converter(self.func.result)
-        if self.returns_result:
-            from . import _engine_values as ev
-
-            return ev.returned_result(converter)
-        return converter
-
-    @functools.cached_property
-    def result_value(self) -> Optional["ev.Converter"]:
-        """The converter of the WIT result as a value (a `result` as `Ok`/`Err`)."""
-        if self.func.result is None:
-            return None
-        with _converters_lock:
-            return self.codec().converter(self.func.result)
-
-    def describe_param(self, i: int) -> str:
-        return f"{self.qualname}(): parameter {self.param_names[i]!r} ({self.params[i].wit})"
 
 
 ExportPlan = FunctionPlan
@@ -363,7 +229,7 @@ class ImportedInterfacePlan:
     key: str  # the world key: full name, inline name, or a root function/resource name
     interface: Optional[w.Interface]
     functions: Dict[str, FunctionPlan] = field(default_factory=dict)  # WIT name -> plan
-    resources: Dict[str, Tuple[w.TypeDef, int]] = field(default_factory=dict)  # WIT name -> (td, type id)
+    resources: Dict[str, w.TypeDef] = field(default_factory=dict)  # WIT name -> resource
     is_wasi: bool = False
 
 
@@ -405,39 +271,14 @@ def _type_label(ty: Optional[w.Type]) -> str:
 
 
 class _PlanBuilder:
-    def __init__(self, world: w.World, module_name: str, wasi_in_python: bool = False) -> None:
-        self.wasi_in_python = wasi_in_python
+    def __init__(self, world: w.World, module_name: str) -> None:
         self.world = world
         self.module_name = module_name
         self.resource_plans: Dict[ResourceKey, ResourcePlan] = {}
-        self.host_type_ids = itertools.count(1)
-        self.host_codecs: Dict[w.TypeDef, _HostResourceCodec] = {}
-        self.codecs: Dict[Tuple[Optional[w.InterfaceRef], bool], "ev.Codec"] = {}
-
-    # converters are shared by scope: (interface, imported?)
-    def codec(self, scope: Optional[w.InterfaceRef], imported: bool) -> "ev.Codec":
-        key = (scope, imported)
-        if key not in self.codecs:
-            from . import _engine_values as ev
-
-            def pick(resource: w.TypeDef) -> Any:
-                if _resource_is_imported(self.world, resource, scope, imported):
-                    return self.host_codec(resource)
-                plan = self.resource_plan(resource, imported=False)
-                return _GuestResourceCodec(plan)  # type: ignore[return-value]
-            self.codecs[key] = ev.Codec(pick)
-        return self.codecs[key]
-
-    def host_codec(self, resource: w.TypeDef) -> _HostResourceCodec:
-        codec = self.host_codecs.get(resource)
-        if codec is None:
-            codec = self.host_codecs[resource] = _HostResourceCodec(next(self.host_type_ids),
-                                                                    resource.name or "resource")
-        return codec
 
     def resource_picker(self, scope: Optional[w.InterfaceRef],
                         imported: bool) -> Callable[[w.TypeDef], Tuple[str, Any]]:
-        """For the core runtime: whose a resource seen from `scope` is, as
+        """Whose a resource seen from `scope` is, as
         ("host", (world import key, resource name)) or ("guest", ResourcePlan)."""
         def pick(resource: w.TypeDef) -> Tuple[str, Any]:
             if _resource_is_imported(self.world, resource, scope, imported):
@@ -482,8 +323,8 @@ class _PlanBuilder:
         return FunctionPlan(
             func=func, path=path, param_names=names, returns_result=returns_result,
             signature=_signature(shown, ret_ann), doc=_docstring(func, returns_result, result_type),
-            qualname=f"{qual_prefix}{python_name}", codec=functools.partial(self.codec, scope, imported),
-            scope=(scope, imported), resource_picker=functools.partial(self.resource_picker, scope, imported),
+            qualname=f"{qual_prefix}{python_name}", scope=(scope, imported),
+            resource_picker=functools.partial(self.resource_picker, scope, imported),
         )
 
     def namespace(self, wit_name: Optional[str], attr: str, iface: Optional[w.Interface],
@@ -541,9 +382,7 @@ class _PlanBuilder:
             path = (key,)
             for td in item.types.values():
                 if isinstance(td.kind, w.Resource):
-                    plan.resources[td.name or ""] = (td, self.host_codec(td).type_id)
-            if plan.is_wasi and not (self.wasi_in_python or _python_wasi()):
-                return plan  # wasmtime's own WASI serves it
+                    plan.resources[td.name or ""] = td
             for func in item.functions.values():
                 plan.functions[func.name] = self.function(func, path, scope, True, f"{key}.")
             return plan
@@ -551,14 +390,8 @@ class _PlanBuilder:
         if isinstance(item, w.Function):
             plan.functions[item.name] = self.function(item, (), None, True, "")
         elif isinstance(item, w.TypeDef) and isinstance(item.kind, w.Resource):
-            plan.resources[item.name or key] = (item, self.host_codec(item).type_id)
+            plan.resources[item.name or key] = item
         return plan
-
-
-def _python_wasi() -> bool:
-    from .runtime.wasi import python_wasi
-
-    return python_wasi()
 
 
 def _attr_names(world: w.World) -> Dict[str, str]:
@@ -586,9 +419,9 @@ def _attr_names(world: w.World) -> Dict[str, str]:
     return result
 
 
-def build_plan(world: w.World, module_name: str, wasi_in_python: bool = False) -> ModulePlan:
+def build_plan(world: w.World, module_name: str) -> ModulePlan:
     """Work out, once, everything the module and its instances need."""
-    b = _PlanBuilder(world, module_name, wasi_in_python)
+    b = _PlanBuilder(world, module_name)
     root_funcs = {k: f for k, f in world.exports.items() if isinstance(f, w.Function)}
     root = b.namespace(None, "", None, root_funcs)
     for key, item in world.imports.items():  # world-level types a root function may mention
@@ -617,99 +450,7 @@ def build_plan(world: w.World, module_name: str, wasi_in_python: bool = False) -
     return ModulePlan(world, module_name, root, namespaces, imports, needs_wasi)
 
 
-# -- calling -----------------------------------------------------------------------------------
-
-
-def make_caller(plan: FunctionPlan, instance: Any, raw_func: Any) -> Callable[..., Any]:
-    """A function calling `raw_func` on `instance`'s engine instance with `plan`'s converters.
-
-    Everything is bound here, once: the converters, the invoker, and the buffers and call
-    context reused by every call that is not re-entrant (a nested call makes its own).
-    """
-    from . import _engine_values as ev
-
-    Val = ev.Val
-    writes = tuple(c.write for c in plan.params)
-    nparams = len(writes)
-    val_size = ev.VAL_SIZE
-    owning = tuple(i for i, c in enumerate(plan.params) if c.owns_memory)
-    read_result = plan.result.read if plan.result is not None else None
-    free_result = plan.result is not None and plan.result.owns_memory
-    nresults = 0 if read_result is None else 1
-    ParamArray = Val * max(nparams, 1)
-    eng = instance._engine
-    invoke = engine.export_invoker(eng, raw_func)
-    CallContext = engine.CallContext
-    free_at = ev.free_at
-    lock = eng.lock
-    context = eng.context
-    shared_params, shared_result = ParamArray(), Val()
-    shared_base, shared_result_addr = ctypes.addressof(shared_params), ctypes.addressof(shared_result)
-    write_all = ev.scalars_writer(plan.params, plan.qualname)
-    shared_cx = CallContext(context, eng)
-    busy = [False]
-    what = f"the instance of component {instance.module.__name__!r} (called for {plan.qualname}())"
-    too_many = (f"{plan.qualname}() takes {nparams} argument{'s' * (nparams != 1)} "
-                f"({', '.join(plan.param_names)}), got {{}}")
-
-    def call(*args: Any) -> Any:
-        if len(args) != nparams:
-            raise TypeError(too_many.format(len(args)))
-        if not lock.acquire(False):  # busy: wait, unless that could never end
-            wait_for_instance(lock, what)
-        try:
-            if eng.poisoned is not None:
-                poisoned_at_entry(eng, instance)
-            if busy[0]:  # re-entered (a host function called back in): fresh buffers
-                params, result = ParamArray(), Val()
-                cx = CallContext(context, eng)
-                base, result_addr = ctypes.addressof(params), ctypes.addressof(result)
-            else:
-                busy[0] = True
-                params, result, cx = shared_params, shared_result, shared_cx
-                base, result_addr = shared_base, shared_result_addr
-            # `params` and `result` hold the memory behind `base` and `result_addr`.
-            i = -1  # the last parameter lowering started on
-            try:
-                try:
-                    if write_all is not None:
-                        write_all(base, args)
-                    else:
-                        for i in range(nparams):
-                            writes[i](args[i], base + i * val_size, cx)
-                except (TypeError, ValueError) as e:
-                    if write_all is not None:
-                        i = ev.first_refused(plan.params, args)
-                    raise type(e)(f"{plan.describe_param(i)}: {e}") from None
-                try:
-                    invoke(base, nparams, result_addr if nresults else 0, nresults, cx)
-                except Trap as trap:
-                    raise guest_trap(trap, eng) from None
-                if read_result is None:
-                    return None
-                try:
-                    return read_result(result_addr, cx)
-                finally:
-                    if free_result:
-                        free_at(result_addr)
-            finally:
-                # Free what the params own (wasmtime copied what it needed), including a
-                # half-lowered one; zeroed storage reads as `bool false` and owns nothing.
-                for j in owning:
-                    if j <= i:
-                        free_at(base + j * val_size)
-                if cx.borrows:
-                    for release in cx.borrows:
-                        release()
-                    cx.borrows.clear()
-                cx.exception = None
-                if cx is shared_cx:
-                    busy[0] = False
-        finally:
-            lock.release()
-
-    return call
-
+# -- calling -------------------------------------------------------------------------------------
 
 def poisoned_at_entry(eng: Any, instance: Any) -> None:
     """Raise InstancePoisonedError for a call that found `instance` poisoned before it
@@ -720,33 +461,3 @@ def poisoned_at_entry(eng: Any, instance: Any) -> None:
     except InstancePoisonedError as e:
         e.instance = instance  # type: ignore[attr-defined]
         raise
-
-
-def make_host_invoke(plan: FunctionPlan, target: Callable[..., Any], describe: str) -> Callable[..., None]:
-    """The body of a host function: lift the guest's arguments, call `target`, check and
-    lower its return value. A function with no WIT result drops what `target` returns
-    (so a bare `Mock` works as an implementation)."""
-    lifts = tuple(c.lift for c in plan.params)
-    # A returned `result` is tagged by `host_result` (raised Err: the error; anything
-    # returned: the ok payload) and lowered as the value it then is.
-    lower = plan.result_value.lower if plan.result_value is not None else None
-    returns_result = plan.returns_result
-    expected = plan.result_value.wit if plan.result_value is not None else "nothing"
-
-    def invoke(args: Any, nargs: int, results: Any, nresults: int, cx: Any) -> None:
-        outer_borrows, cx.borrows = cx.borrows, []
-        try:
-            values = [lifts[i](args[i], cx) for i in range(nargs)]
-            out = host_result(target, values) if returns_result else target(*values)
-            if lower is None:
-                return  # no WIT result: whatever came back is dropped, as Python callers do
-            try:
-                lower(out, results[0], cx)
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{describe} returned a bad value for WIT type {expected}: {e}") from None
-        finally:
-            for release in cx.borrows:
-                release()
-            cx.borrows = outer_borrows
-
-    return invoke

@@ -73,8 +73,8 @@ of up to 32 bits and costs ~4 ms on 40 MB, where SHA-256 costs ~16 ms; on a warm
 that is most of the budget.
 
 The metadata is a trailer rather than a header so that the payload starts at byte 0:
-then wasmtime can map the verified file directly (`_engine.deserialize_file`, about
-2 ms for 40 MB) instead of copying it through Python (`_engine.deserialize`, 40-200 ms).
+then the runtime can map the verified file (`runtime._compiled.deserialize_file`) instead
+of copying it through Python (`deserialize`).
 """
 
 from __future__ import annotations
@@ -461,7 +461,7 @@ def _load_checked(f: BinaryIO, t: _Trailer) -> Optional[Tuple["World", Any]]:
 
 
 def _file_loader() -> Optional[Callable[[str], Any]]:
-    """`_engine.deserialize_file` when the engine offers it (the zero-copy path)."""
+    """The runtime's `deserialize_file` (the zero-copy path), when it offers one."""
     loader: Optional[Callable[[str], Any]]
     loader = getattr(_backend(), "deserialize_file", None)
     return loader

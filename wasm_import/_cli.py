@@ -77,7 +77,6 @@ def run_call(args: argparse.Namespace) -> int:
     the function returns `err(...)`, 2 when the expression is wrong.
     """
     from . import load
-    from ._command import engine_for
     from ._invoke import invoke
     from ._wave import WaveError
 
@@ -86,7 +85,7 @@ def run_call(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    module = load(args.file, engine=engine_for(args.file))  # async exports need the core runtime
+    module = load(args.file)
     sys.stdout.flush()  # the guest writes to the same file descriptors
     try:
         outcome = invoke(module, args.expression, wasi=wasi)
@@ -112,14 +111,14 @@ def run_run(args: argparse.Namespace) -> int:
     """Run a `wasi:cli` command component: its exit status is 0 when `run` succeeds, 1
     when it fails, or the code it passed to `exit`."""
     from . import load
-    from ._command import _run_export, _status_of, engine_for
+    from ._command import _run_export, _status_of
 
     try:
         wasi = _grants(args, [Path(args.file).name, *args.args])
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    module = load(args.file, engine=engine_for(args.file))  # a WASI 0.3 command needs the core runtime
+    module = load(args.file)
     run_interface = _run_export(module)
     if run_interface is None:
         print(f"error: {args.file} is not a command component (it does not export wasi:cli/run)",

@@ -5,10 +5,9 @@ that call `run_module(__spec__)` here. That loads the component (through the com
 cache), instantiates it with the process's argv and stdio, calls `run`, and exits with
 the component's status: 0 when `run` succeeds, 1 when it returns an error, and the code
 the guest passed to `wasi:cli/exit` when it exits that way (WASI 0.2's `exit` takes
-ok or err, which become 0 and 1; `GuestExit` carries whatever number wasmtime reports).
+ok or err, which become 0 and 1; `GuestExit` carries the number the guest passed).
 
-A WASI 0.3 command (`run: async func() -> result`) runs the same way, on the core runtime
-whatever engine was chosen (only it runs component-model async), inside `asyncio.run`;
+A WASI 0.3 command (`run: async func() -> result`) runs the same way, inside `asyncio.run`;
 after `run` returns, work the guest left running (its stdout still being copied) gets
 until it stops making progress for `DRAIN_SECONDS` to finish.
 
@@ -39,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._wasi import Dir, Wasi
 
-__all__ = ["run_module", "wasi_from_environment", "engine_for", "call_to_end", "DIRS_VARIABLE", "ENV_VARIABLE",
+__all__ = ["run_module", "wasi_from_environment", "call_to_end", "DIRS_VARIABLE", "ENV_VARIABLE",
            "DRAIN_SECONDS"]
 
 DIRS_VARIABLE = "WASM_IMPORT_DIRS"
@@ -57,15 +56,9 @@ def run_module(spec: "importlib.machinery.ModuleSpec") -> NoReturn:
         wasi = wasi_from_environment(os.environ, argv)
     except ValueError as e:
         _fail(f"{spec.name}: {e}", status=2)
-    engine = engine_for(spec.origin) if spec.origin else None
-    if engine is not None:
-        from ._component import load
-
-        module = load(spec.origin, name=spec.name, engine=engine)  # type: ignore[arg-type]
-    else:
-        module = importlib.util.module_from_spec(spec)
-        assert spec.loader is not None
-        spec.loader.exec_module(module)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
     run = _run_export(module)
     if run is None:
         _fail(f"{spec.origin}: not a command component (it does not export {_RUN_INTERFACE})", status=2)
@@ -87,32 +80,6 @@ def _status_of(run_interface: str, module: Any, wasi: "Wasi") -> int:
     except GuestExit as e:
         return int(e.code)
     return 0
-
-
-def engine_for(path: str) -> Optional[str]:
-    """`"core"` when the component at `path` needs component-model async (an `async
-    func`, or WASI 0.3 imports), which only the core runtime runs; else None (the engine
-    chosen as usual). Reads only the component's types, not its code."""
-    from ._wit_decode import decode
-
-    try:
-        with open(path, "rb") as f:
-            world = decode(f.read())
-    except (OSError, ValueError):
-        return None  # loading it will say what is wrong
-    return "core" if _needs_async(world) else None
-
-
-def _needs_async(world: Any) -> bool:
-    from . import _wit_model as w
-
-    for key, item in (*world.imports.items(), *world.exports.items()):
-        if key.startswith("wasi:") and "@0.3" in key:
-            return True
-        functions = [item] if isinstance(item, w.Function) else getattr(item, "functions", {}).values()
-        if any(f.is_async for f in functions):
-            return True
-    return False
 
 
 def call_to_end(func: Any, *args: Any) -> Any:

@@ -25,7 +25,6 @@ import weakref
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from . import _bindings as b
-from . import _engine as engine
 from ._errors import InstancePoisonedError
 from ._limits import NO_LIMITS, Limits
 from ._wasi import DEFAULT_WASI, Wasi
@@ -55,29 +54,20 @@ class ComponentInstance:
 
     def __init__(self, module: "ComponentModule", imports: Optional[Mapping[str, Any]],
                  wasi: Optional[Wasi], limits: Optional[Limits] = None, *, default: bool = False) -> None:
+        from ._core_instance import CoreEngineInstance
         from ._linking import resolve_imports
 
         plan: b.ModulePlan = module.__wasm_plan__
         self.module = module
         self._default = default  # the module's default instance: its objects are the module's classes
-        core = module.__wasm_engine__ == "core"
-        wasi_context = _wasi_context(plan, wasi, core)
-        functions, resources = resolve_imports(plan, imports or {}, wasi_context, module.__wasm_engine__)
-        if core:
-            from ._core_instance import CoreEngineInstance
-
-            self._engine = CoreEngineInstance(module, functions=functions, resources=resources,
-                                              limits=limits or NO_LIMITS)
-        else:
-            self._engine = engine.EngineInstance(
-                module.__wasm_compiled__, functions=functions, resources=resources,
-                wasi=(wasi or DEFAULT_WASI) if plan.needs_wasi and wasi_context is None else None,
-                limits=limits or NO_LIMITS)
-        if wasi_context is not None:  # WASI served in Python: its captured output is ours
+        wasi_context = _wasi_context(plan, wasi)
+        functions, resources = resolve_imports(plan, imports or {}, wasi_context)
+        self._engine = CoreEngineInstance(module, functions=functions, resources=resources,
+                                          limits=limits or NO_LIMITS)
+        if wasi_context is not None:  # WASI is served in Python: its captured output is ours
             self._engine.stdout, self._engine.stderr = wasi_context.stdout, wasi_context.stderr
-            self._engine.stderr_tail = wasi_context.stderr_tail  # type: ignore[attr-defined]
-        self._engine.host_table = b.HostResourceTable()  # type: ignore[attr-defined]
-        self._engine.user = self  # type: ignore[attr-defined]
+            self._engine.stderr_tail = wasi_context.stderr_tail
+        self._engine.user = self
         self._callers: Dict[int, Callable[..., Any]] = {}
         self._resource_classes: Dict[int, type] = {}
         self.exports: Dict[str, Any] = {}
@@ -112,12 +102,7 @@ class ComponentInstance:
     def caller(self, plan: b.FunctionPlan) -> Callable[..., Any]:
         found = self._callers.get(id(plan))
         if found is None:
-            if self.module.__wasm_engine__ == "core":
-                found = self._engine.caller(plan)
-            else:
-                raw = self._engine.export_func(plan.path, plan.func.name)
-                found = b.make_caller(plan, self, raw)
-            self._callers[id(plan)] = found
+            found = self._callers[id(plan)] = self._engine.caller(plan)
         return found
 
     def resource_class(self, rplan: b.ResourcePlan) -> type:
@@ -158,12 +143,9 @@ class ComponentInstance:
         return f"<instance of component {self.module.__name__!r}{state}>"
 
 
-def _wasi_context(plan: b.ModulePlan, wasi: Optional[Wasi], core: bool = False) -> Any:
-    """A Python WASI context when the component imports WASI and the engine is the core
-    runtime (or `WASM_IMPORT_WASI=python`)."""
-    from .runtime.wasi import python_wasi
-
-    if not plan.needs_wasi or not (core or python_wasi()):
+def _wasi_context(plan: b.ModulePlan, wasi: Optional[Wasi]) -> Any:
+    """The instance's WASI (`runtime.wasi`, Python), when the component imports any."""
+    if not plan.needs_wasi:
         return None
     from .runtime.wasi import WasiContext
 
@@ -188,8 +170,7 @@ class ComponentModule(types.ModuleType):
     instance's imports."""
 
     __wasm_plan__: b.ModulePlan
-    __wasm_compiled__: engine.CompiledComponent
-    __wasm_engine__: str  # "core" (runtime/) or "component" (wasmtime-py's component API)
+    __wasm_compiled__: Any  # runtime._compiled.CompiledComponent
 
     def instantiate(self, imports: Optional[Mapping[str, Any]] = None, *,
                     wasi: Optional[Wasi] = None, limits: Optional[Limits] = None) -> ComponentInstance:
@@ -247,8 +228,7 @@ class ComponentModule(types.ModuleType):
         if not imported and path is None:
             raise TypeError(f"{self!r} was loaded from bytes, so it cannot be pickled by reference: "
                             "save it to a file and wasm_import.load() the file")
-        return _module_by_reference, (name, None if imported else os.path.abspath(path),
-                                      self.__dict__.get("__wasm_engine__"))
+        return _module_by_reference, (name, None if imported else os.path.abspath(path))
 
 
 def _default_function(module: ComponentModule, plan: b.FunctionPlan, owner: Any, attr: str) -> Any:
@@ -359,7 +339,7 @@ def inspect_param(name: str) -> Any:
     return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def init_component_module(module: ComponentModule, world: Any, compiled: engine.CompiledComponent) -> None:
+def init_component_module(module: ComponentModule, world: Any, compiled: Any) -> None:
     """(Re)populate `module` from a component's WIT world and compiled code.
 
     Builds the bindings plan and sets the export attributes. Calling it again
@@ -368,13 +348,11 @@ def init_component_module(module: ComponentModule, world: Any, compiled: engine.
     _populate(module, world, compiled)
 
 
-def _populate(module: ComponentModule, world: Any, compiled: engine.CompiledComponent) -> None:
-    engine_name = "core" if type(compiled).__module__.startswith("wasm_import.runtime") else "component"
-    plan = b.build_plan(world, module.__name__, wasi_in_python=engine_name == "core")
+def _populate(module: ComponentModule, world: Any, compiled: Any) -> None:
+    plan = b.build_plan(world, module.__name__)
     for name in module.__dict__.get("__wasm_attrs__", ()):
         module.__dict__.pop(name, None)
-    module.__dict__.update(__wasm_plan__=plan, __wasm_compiled__=compiled, __wasm_default__=None,
-                           __wasm_engine__=engine_name)
+    module.__dict__.update(__wasm_plan__=plan, __wasm_compiled__=compiled, __wasm_default__=None)
     module.__dict__.setdefault("__wasm_lock__", threading.RLock())
     module.__dict__.setdefault("__wasm_link__", {})
     attrs: Dict[str, Any] = {}
@@ -420,31 +398,26 @@ def _safe(name: str) -> str:
     return name + "_" if name in b.RESERVED_MODULE_NAMES else name
 
 
-def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None,
-         engine: Optional[str] = None) -> ComponentModule:
+def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None) -> ComponentModule:
     """Load a component from a path or from bytes, as a component module.
 
-    A path is compiled through the same `__pycache__` cache as `import` uses. `engine`
-    picks the runtime ("core" or "component"; default: $WASM_IMPORT_ENGINE, else the
-    default engine).
+    A path is compiled through the same `__pycache__` cache as `import` uses.
     """
     from ._cache import Source, load_component
-    from .runtime import using
 
-    with using(engine):
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)  # not cached (no path to key it by): compiled as given
-            world, compiled = load_component(Source("<bytes>", b"", lambda: data, None))
-            path = None
-        else:
-            path = os.fspath(source)
-            world, compiled = load_component(Source.file(path))
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)  # not cached (no path to key it by): compiled as given
+        world, compiled = load_component(Source("<bytes>", b"", lambda: data, None))
+        path = None
+    else:
+        path = os.fspath(source)
+        world, compiled = load_component(Source.file(path))
     module = ComponentModule(name or (_module_name(path) if path else "component"))
     if path:
         module.__file__ = path
     _populate(module, world, compiled)
     if path:
-        _loaded[(os.path.abspath(path), module.__name__, module.__wasm_engine__)] = module
+        _loaded[(os.path.abspath(path), module.__name__)] = module
     return module
 
 
@@ -454,7 +427,7 @@ _loaded: "weakref.WeakValueDictionary[Any, ComponentModule]" = weakref.WeakValue
 _loaded_lock = threading.Lock()
 
 
-def _module_by_reference(name: str, path: Optional[str], engine_name: Optional[str]) -> ComponentModule:
+def _module_by_reference(name: str, path: Optional[str]) -> ComponentModule:
     """Unpickle a component module: import it by name, or load its file (once per process)."""
     if path is None:
         found = sys.modules.get(name)
@@ -467,9 +440,9 @@ def _module_by_reference(name: str, path: Optional[str], engine_name: Optional[s
             raise TypeError(f"import {name!r} gave {module!r}, not a component module")
         return module
     with _loaded_lock:
-        module = _loaded.get((path, name, engine_name))
+        module = _loaded.get((path, name))
         if module is None:
-            module = load(path, name=name, engine=engine_name)
+            module = load(path, name=name)
         return module
 
 

@@ -25,10 +25,8 @@ from . import _bindings as b
 from . import _wit_model as w
 from ._errors import LinkError, Trap
 from ._limits import NO_LIMITS, Limits
-from ._linking import _add_note
 from ._traps import OutputTail, guest_trap
 from ._calllock import wait_for_instance
-from ._values import Err
 from .runtime import _handles
 from .runtime._instance import HostImports, Instance
 
@@ -57,7 +55,7 @@ class _Host(HostImports):
         if f is None:
             raise LinkError(f"the component imports {name!r} of {key!r}, which the bindings do not know")
         fplan: b.FunctionPlan = f.plan
-        return fplan.func, _noted(f.target, f.describe), fplan.returns_result, owner.policy(fplan), f.describe
+        return fplan.func, f.target, fplan.returns_result, owner.policy(fplan), f.describe
 
     def resource_dropped(self, key: str, name: str, rep: int) -> None:
         owner = self._owner()
@@ -68,26 +66,6 @@ class _Host(HostImports):
             r.on_drop(owner, rep)
         else:
             owner.host_table.pop(rep)
-
-
-def _noted(target: Callable[..., Any], describe: str) -> Callable[..., Any]:
-    """`target`, adding a note naming the import to exceptions escaping it (an `Err` is
-    a value the ABI lowers, not an escape)."""
-    def call(*args: Any) -> Any:
-        try:
-            return target(*args)
-        except Err:
-            raise
-        except BaseException as e:
-            if not getattr(e, "__wasm_noted__", False):
-                _add_note(e, f"raised in the host function for {describe}")
-                try:
-                    e.__wasm_noted__ = True  # type: ignore[attr-defined]
-                except AttributeError:
-                    pass
-            raise
-
-    return call
 
 
 class PythonResources:

@@ -76,7 +76,7 @@ def _imports(plan: b.ModulePlan) -> List[str]:
     for group in order:
         if group not in groups:
             continue
-        lines.append(f"  {group}: {notes.get(group, 'not provided by wasmtime')}")
+        lines.append(f"  {group}: {notes.get(group, 'not provided by wasm-import (linked to stand-ins that fail)')}")
         for key in groups[group]:
             lines.append(f"    {key}{_opened_by(key)}")
             if group == "custom":

@@ -21,16 +21,40 @@ from __future__ import annotations
 import difflib
 import sys
 import typing
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import _bindings as b
-from . import _engine as engine
 from . import _wit_model as w
 from ._errors import LinkError
 from ._names import pascal, snake
 from ._pytypes import wit_signature
+from ._values import Err
 
-__all__ = ["resolve_imports", "imports_namespace"]
+__all__ = ["resolve_imports", "imports_namespace", "HostFunction", "HostResource"]
+
+
+@dataclass(frozen=True)
+class HostFunction:
+    """What implements one imported function: `name` (its WIT name) of the import at
+    `path` (`(world key,)`, or `()` for a root-level one), its plan, and the Python
+    callable (wrapped so that what escapes it names the import)."""
+
+    path: Tuple[str, ...]
+    name: str
+    plan: "b.FunctionPlan"
+    target: Callable[..., Any]
+    describe: str
+
+
+@dataclass(frozen=True)
+class HostResource:
+    """A resource the host implements: `on_drop(engine_instance, rep)` runs when the
+    guest drops its last handle to one."""
+
+    path: Tuple[str, ...]
+    name: str
+    on_drop: Callable[[Any, int], None]
 
 
 def _find_value(key: str, imports: Mapping[str, Any]) -> Tuple[bool, Any]:
@@ -80,28 +104,25 @@ def _interface_provider(provider: Any, key: str) -> Any:
     return provider
 
 
-def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any], wasi_context: Any = None,
-                    engine_name: str = "component") -> Tuple[List[engine.HostFunction], List[engine.HostResource]]:
+def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any],
+                    wasi_context: Any = None) -> Tuple[List[HostFunction], List[HostResource]]:
     """Host functions and resources implementing `plan`'s imports from `imports`.
 
     An import given but lacking what the component needs is an error now. An import not
     given at all is defined to raise `LinkError` when the guest calls it, so a component
     can be loaded, inspected and used for everything that does not need it. A `wasi:*`
-    import not given is served by `wasi_context` (a `runtime.wasi.WasiContext`); without
-    one, wasmtime's own WASI serves them all. For the core runtime (`engine_name="core"`)
-    each host function carries its plan and target instead of a C-value `invoke`.
+    import not given is served by `wasi_context` (a `runtime.wasi.WasiContext`), interface by
+    interface, so a key given in `imports` replaces just that interface.
     """
     check_import_keys(plan, imports)
-    functions: List[engine.HostFunction] = []
-    resources: List[engine.HostResource] = []
+    functions: List[HostFunction] = []
+    resources: List[HostResource] = []
     mismatched: List[str] = []
     absent: List[b.ImportedInterfacePlan] = []
     instances: Dict[int, Any] = {}
     for key, iplan in plan.imports.items():
-        if iplan.is_wasi and wasi_context is None:
-            continue
         found, value = _find_value(key, imports)
-        if not found and iplan.is_wasi:
+        if not found and iplan.is_wasi and wasi_context is not None:
             value = wasi_context.provider(key, iplan.interface)
             found = value is not None
         if not found:
@@ -110,7 +131,7 @@ def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any], wasi_context
         provider = _as_provider(value, instances)
         if iplan.interface is not None:
             provider = _interface_provider(provider, key)
-        problems = _link_interface(iplan, provider, functions, resources, engine_name)
+        problems = _link_interface(iplan, provider, functions, resources)
         if problems:
             mismatched.append(_describe_missing(iplan, f"{_describe_value(value)} lacks "
                                                 + ", ".join(problems), only=problems))
@@ -122,23 +143,21 @@ def resolve_imports(plan: b.ModulePlan, imports: Mapping[str, Any], wasi_context
         message = ("the component called an import that was not supplied; missing imports:\n"
                    + "\n".join(not_given))
         for iplan in absent:
-            _define_missing(iplan, message, functions, resources, engine_name)
+            _define_missing(iplan, message, functions, resources)
     return functions, resources
 
 
-def _define_missing(iplan: b.ImportedInterfacePlan, message: str, functions: List[engine.HostFunction],
-                    resources: List[engine.HostResource], engine_name: str = "component") -> None:
+def _define_missing(iplan: b.ImportedInterfacePlan, message: str, functions: List[HostFunction],
+                    resources: List[HostResource]) -> None:
     path = (iplan.key,) if iplan.interface is not None else ()
 
     def fail(*_: Any) -> None:
         raise LinkError(message)
 
-    for wit_name, (_, type_id) in iplan.resources.items():
-        resources.append(engine.HostResource(path, wit_name, type_id, lambda owner, rep: None))
+    for wit_name in iplan.resources:
+        resources.append(HostResource(path, wit_name, lambda owner, rep: None))
     for wit_name, fplan in iplan.functions.items():
-        describe = f"import {iplan.key!r} function {wit_name!r}"
-        functions.append(engine.HostFunction(path, wit_name, fail if engine_name == "component" else None,
-                                             fplan, fail, describe))
+        functions.append(HostFunction(path, wit_name, fplan, fail, f"import {iplan.key!r} function {wit_name!r}"))
 
 
 def check_import_keys(plan: b.ModulePlan, imports: Mapping[str, Any]) -> None:
@@ -185,19 +204,19 @@ def _owner_class(func: w.Function) -> Optional[str]:
     return pascal(target.name or "") if isinstance(target, w.TypeDef) else None
 
 
-def _link_interface(iplan: b.ImportedInterfacePlan, provider: Any, functions: List[engine.HostFunction],
-                    resources: List[engine.HostResource], engine_name: str = "component") -> List[str]:
+def _link_interface(iplan: b.ImportedInterfacePlan, provider: Any, functions: List[HostFunction],
+                    resources: List[HostResource]) -> List[str]:
     """Add host definitions for one import; return the names the provider lacks."""
     path = (iplan.key,) if iplan.interface is not None else ()
     lacking: List[str] = []
     classes: Dict[str, Any] = {}
-    for wit_name, (td, type_id) in iplan.resources.items():
+    for wit_name in iplan.resources:
         cls = provider if iplan.interface is None else _member(provider, pascal(wit_name))
         if cls is None:
             lacking.append(pascal(wit_name))
             continue
         classes[wit_name] = cls
-        resources.append(engine.HostResource(path, wit_name, type_id, _on_drop_hook()))
+        resources.append(HostResource(path, wit_name, _on_drop_hook()))
     for wit_name, fplan in iplan.functions.items():
         func = fplan.func
         target = _target(func, provider, classes, iplan.interface is None)
@@ -211,11 +230,7 @@ def _link_interface(iplan: b.ImportedInterfacePlan, provider: Any, functions: Li
             lacking.append(f"{_python_name(func)} of the right type (it is `{wit_signature(offered)}`)")
             continue
         describe = f"import {iplan.key!r} function {func.item_name!r}"
-        if engine_name == "component":
-            invoke = _noted(b.make_host_invoke(fplan, target, describe), describe)
-            functions.append(engine.HostFunction(path, wit_name, invoke))
-        else:
-            functions.append(engine.HostFunction(path, wit_name, None, fplan, target, describe))
+        functions.append(HostFunction(path, wit_name, fplan, _noted(target, describe), describe))
     return lacking
 
 
@@ -286,17 +301,24 @@ def same_shape(a: w.Type, b: w.Type) -> bool:
     return ka == kb
 
 
-def _noted(invoke: Any, describe: str) -> Any:
-    """Add a note naming the import to exceptions escaping a host function."""
-    def run(*args: Any) -> None:
+def _noted(target: Callable[..., Any], describe: str) -> Callable[..., Any]:
+    """`target`, adding a note naming the import to exceptions escaping it (an `Err` is a
+    value the ABI lowers, not an escape)."""
+    def run(*args: Any) -> Any:
         try:
-            invoke(*args)
+            return target(*args)
+        except Err:
+            raise
         except BaseException as e:
             if not getattr(e, "__wasm_noted__", False):
                 _add_note(e, f"raised in the host function for {describe}")
-                e.__wasm_noted__ = True  # type: ignore[attr-defined]
+                try:
+                    e.__wasm_noted__ = True  # type: ignore[attr-defined]
+                except AttributeError:  # an exception type without a __dict__
+                    pass
             raise
 
+    run.__wasm_target__ = target  # type: ignore[attr-defined]
     return run
 
 

@@ -21,7 +21,7 @@ from tests._build import build_python_guest
 
 @pytest.fixture(scope="module")
 def mod() -> Any:
-    return wasm_import.load(build_python_guest("asyncy"), engine="core")
+    return wasm_import.load(build_python_guest("asyncy"))
 
 
 class Host:
@@ -244,7 +244,7 @@ def test_stackful_async_lift_is_refused_by_name() -> None:
         src.write_text(wat)
         out = pathlib.Path(d) / "stackful.wasm"
         out.write_bytes(wasm_tools("parse", src))
-        m = wasm_import.load(out, engine="core")
+        m = wasm_import.load(out)
         with pytest.raises(NotImplementedError, match=r"f\(\) is lifted with the stackful async ABI"):
             m.f()
 

@@ -1,4 +1,4 @@
-"""Differential test: the new runtime (WASM_IMPORT_ENGINE=core) against raw
+"""Differential test: the runtime against raw
 `wasmtime.component` (wasmtime-py), the oracle, on the same components and inputs.
 
 For every export of ../shared/corpus/EXPECTED.md that needs no WASI at run time, and for

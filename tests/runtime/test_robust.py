@@ -1,4 +1,4 @@
-"""The new runtime (WASM_IMPORT_ENGINE=core) under values and events that should never
+"""The runtime under values and events that should never
 hurt the process: lists mutated by another thread during calls, list/str/bytes subclasses
 whose `__len__` (and friends) lie, Ctrl-C during an endless guest loop, a timeout while
 other Python threads keep the GIL busy, and calls of `async func` exports (the callback form runs; a stackful lift is refused clearly).

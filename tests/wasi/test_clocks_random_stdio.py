@@ -83,7 +83,7 @@ except KeyboardInterrupt:
 def test_ctrl_c_stops_a_sleeping_guest(sandbox, tmp_path: Path) -> None:
     script = tmp_path / "sleeper.py"
     script.write_text(_CTRL_C_SCRIPT)
-    env = {**os.environ, "WASM_IMPORT_WASI": "python", "WASM_IMPORT_QUIET": "1"}
+    env = {**os.environ, "WASM_IMPORT_QUIET": "1"}
     child = subprocess.Popen([sys.executable, str(script), sandbox.__file__], stdout=subprocess.PIPE,
                              text=True, env=env, cwd=str(Path(__file__).resolve().parents[2]))
     try:

@@ -285,7 +285,6 @@ def test_http_error_code_of_a_body_stream_error(types: Any) -> None:
 @pytest.fixture(scope="module")
 def jsfetch() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WASM_IMPORT_WASI", "python")
         mp.setenv("WASM_IMPORT_QUIET", "1")
         yield wasm_import.load(build_js_guest("jsfetch", "jsfetch"))
 

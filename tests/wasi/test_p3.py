@@ -24,7 +24,7 @@ import pytest
 
 import wasm_import
 from wasm_import import Err, Wasi
-from wasm_import._command import call_to_end, engine_for
+from wasm_import._command import call_to_end
 from wasm_import.runtime.wasi import _http
 from wasm_import.runtime.wasi._context import served
 from tests._build import build_python_guest
@@ -35,12 +35,12 @@ RUN = "wasi:cli/run@0.3.0"
 
 @pytest.fixture(scope="module")
 def p3cmd() -> Any:
-    return wasm_import.load(build_python_guest("p3cmd"), engine="core")
+    return wasm_import.load(build_python_guest("p3cmd"))
 
 
 @pytest.fixture(scope="module")
 def p3http() -> Any:
-    return wasm_import.load(build_python_guest("p3http"), engine="core")
+    return wasm_import.load(build_python_guest("p3http"))
 
 
 def test_0_3_interfaces_are_served_apart_from_0_2() -> None:
@@ -91,11 +91,6 @@ def test_a_0_3_interface_is_replaced_through_imports(p3cmd: Any) -> None:
     assert inst.stdout == b"hello from wasi 0.3: ['from', 'imports']\nGREETING=replaced\n"
 
 
-def test_a_0_3_command_needs_the_core_runtime() -> None:
-    assert engine_for(str(build_python_guest("p3cmd"))) == "core"
-    assert engine_for(str(build_python_guest("kitchen"))) is None
-
-
 @pytest.fixture(scope="module")
 def command_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with `hello3.wasm` and the startup import `python -m` needs; one per
@@ -108,7 +103,6 @@ def command_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(directory: Path, *argv: str, **env: str) -> "subprocess.CompletedProcess[str]":
     environment = child_env(WASM_IMPORT_QUIET="1", **env)
-    environment.pop("WASM_IMPORT_ENGINE", None)  # the default engine: the command picks the core runtime
     environment["PYTHONPATH"] = os.pathsep.join([str(directory), environment["PYTHONPATH"]])
     return subprocess.run([sys.executable, *argv], cwd=directory, env=environment, capture_output=True,
                           text=True, timeout=300)

@@ -392,7 +392,6 @@ def test_name_lookup_is_a_grant_too(types: Any) -> None:
 @pytest.fixture(scope="module")
 def netuser() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WASM_IMPORT_WASI", "python")
         mp.setenv("WASM_IMPORT_QUIET", "1")
         yield wasm_import.load(build_netuser())
 

@@ -76,8 +76,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .. import _engine_lib
-from .._engine_lib import WasmtimeError, c_function
+from . import _clib as _engine_lib
+from ._clib import WasmtimeError, c_function
 from .._errors import DecodeError, InstancePoisonedError, LimitExceeded, LinkError, Trap
 from .._limits import NO_LIMITS, TICK, Limits, limit_message
 

@@ -7,20 +7,11 @@ import: one object per imported interface, built per instance from its `Wasi` gr
 
 from __future__ import annotations
 
-import os
-
-__all__ = ["python_wasi", "WasiContext", "wasi_provider", "register_interface", "MemoryDir", "FakeClock",
+__all__ = ["WasiContext", "wasi_provider", "register_interface", "MemoryDir", "FakeClock",
            "SeededRandom"]
 
 _LAZY = {"WasiContext": "_context", "wasi_provider": "_context", "register_interface": "_context",
          "MemoryDir": "_memfs", "FakeClock": "_fakes", "SeededRandom": "_fakes"}
-
-
-def python_wasi() -> bool:
-    """Is WASI served by this package (`WASM_IMPORT_WASI=python`) rather than by
-    wasmtime's built-in WASI? (A switch for the first engine; the new runtime always
-    uses this package.)"""
-    return os.environ.get("WASM_IMPORT_WASI", "") == "python"
 
 
 def __getattr__(name: str):  # the implementations load on first use, not with the package

@@ -1,15 +1,10 @@
-"""wasmtime's C library, called directly for the few things an import needs.
+"""wasmtime's C library: where it is, how to declare its functions, how to read its errors.
 
-An import makes the engine and loads compiled code (a cache hit), or compiles and
-serializes (a miss); the timeout ticker advances the engine's epoch; and every export
-call goes through `func_call`, declared on plain addresses. None of that needs wasmtime-py's Python layer, whose import costs
-about 18 ms, most of a warm import's budget. So these calls go straight to the C library
-that the `wasmtime` wheel ships, through prototypes declared here, and `_engine` hands
-the resulting pointers to wasmtime-py only when an instance is made.
-
-Nothing here imports `wasmtime`: the library is found beside its package with
-`importlib.util.find_spec`, which does not execute the package. The functions are those
-of wasmtime's C API (`wasm.h`, `wasmtime/component/component.h`, `wasmtime/error.h`).
+The runtime calls wasmtime's C API (`wasm.h`, `wasmtime.h`) directly through ctypes
+(`_wasmtime`); wasmtime-py's Python layer is never imported (its import alone costs about
+18 ms, most of a warm import's budget). The library is the one the `wasmtime` wheel ships,
+found beside its package with `importlib.util.find_spec`, which does not execute the
+package.
 """
 
 from __future__ import annotations
@@ -21,8 +16,7 @@ import os
 import sys
 from typing import Any, Iterable, Tuple
 
-__all__ = ["WasmtimeError", "wasmtime_version", "split_trap_text", "take_error", "new_engine", "compile_component", "deserialize", "deserialize_file",
-           "serialize", "delete_component", "increment_epoch", "func_call", "c_function"]
+__all__ = ["WasmtimeError", "wasmtime_version", "split_trap_text", "take_error", "c_function"]
 
 _ptr = ctypes.c_void_p
 
@@ -77,20 +71,9 @@ def wasmtime_version() -> str:
 @functools.lru_cache(maxsize=None)
 def _lib() -> Any:
     lib = ctypes.CDLL(_library_path())
-    _declare(lib, "wasm_config_new", _ptr, [])
-    _declare(lib, "wasm_engine_new_with_config", _ptr, [_ptr])
-    _declare(lib, "wasmtime_config_epoch_interruption_set", None, [_ptr, ctypes.c_bool])
-    _declare(lib, "wasmtime_config_consume_fuel_set", None, [_ptr, ctypes.c_bool])
-    _declare(lib, "wasmtime_component_new", _ptr, [_ptr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_ptr)])
-    _declare(lib, "wasmtime_component_deserialize", _ptr,
-             [_ptr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_ptr)])
-    _declare(lib, "wasmtime_component_deserialize_file", _ptr, [_ptr, ctypes.c_char_p, ctypes.POINTER(_ptr)])
-    _declare(lib, "wasmtime_component_serialize", _ptr, [_ptr, ctypes.POINTER(_ByteVec)])
-    _declare(lib, "wasmtime_component_delete", None, [_ptr])
     _declare(lib, "wasm_byte_vec_delete", None, [ctypes.POINTER(_ByteVec)])
     _declare(lib, "wasmtime_error_message", None, [_ptr, ctypes.POINTER(_ByteVec)])
     _declare(lib, "wasmtime_error_delete", None, [_ptr])
-    _declare(lib, "wasmtime_engine_increment_epoch", None, [_ptr])
     return lib
 
 
@@ -98,12 +81,6 @@ def _declare(lib: Any, name: str, restype: Any, argtypes: Iterable[Any]) -> None
     func = getattr(lib, name)
     func.restype = restype
     func.argtypes = list(argtypes)
-
-
-def _check(error: Any) -> None:
-    """Raise WasmtimeError for a non-null `wasmtime_error_t *` (and free it)."""
-    if error:
-        raise WasmtimeError(take_error(error))
 
 
 def take_error(error: Any) -> str:
@@ -117,73 +94,11 @@ def take_error(error: Any) -> str:
     return message
 
 
-# -- the calls ----------------------------------------------------------------------------------
-
-def new_engine(settings: Iterable[Tuple[str, bool]]) -> int:
-    """A new engine (`wasm_engine_t *`) with boolean `wasmtime_config_<name>_set` settings."""
-    lib = _lib()
-    config = lib.wasm_config_new()
-    for name, value in settings:
-        getattr(lib, f"wasmtime_config_{name}_set")(config, value)
-    engine: int = lib.wasm_engine_new_with_config(config)  # takes ownership of config
-    return engine
-
-
-def compile_component(engine: int, data: bytes) -> int:
-    """Compile component bytes (`wasmtime_component_t *`). Raises WasmtimeError."""
-    out = _ptr()
-    _check(_lib().wasmtime_component_new(engine, data, len(data), ctypes.byref(out)))
-    return out.value or 0
-
-
-def deserialize(engine: int, data: bytes) -> int:
-    """Compiled code from `serialize`'s bytes. wasmtime trusts them: validate first."""
-    out = _ptr()
-    _check(_lib().wasmtime_component_deserialize(engine, data, len(data), ctypes.byref(out)))
-    return out.value or 0
-
-
-def deserialize_file(engine: int, path: str) -> int:
-    """Like `deserialize`, but wasmtime maps the file. Trusts it just as completely."""
-    out = _ptr()
-    _check(_lib().wasmtime_component_deserialize_file(engine, os.fsencode(path), ctypes.byref(out)))
-    return out.value or 0
-
-
-def serialize(component: int) -> bytes:
-    """The compiled code of `component` as bytes."""
-    lib = _lib()
-    vec = _ByteVec()
-    _check(lib.wasmtime_component_serialize(component, ctypes.byref(vec)))
-    try:
-        return ctypes.string_at(vec.data, vec.size)
-    finally:
-        lib.wasm_byte_vec_delete(ctypes.byref(vec))
-
-
-def delete_component(component: int) -> None:
-    _lib().wasmtime_component_delete(component)
-
-
 def c_function(name: str, restype: Any, *argtypes: Any) -> Any:
     """wasmtime's C function `name` as a new function object of the given prototype; with
     `c_void_p` arguments it takes plain addresses (ints), which ctypes passes unchecked."""
     address = ctypes.cast(getattr(_lib(), name), _ptr).value
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
-
-
-@functools.lru_cache(maxsize=None)
-def func_call() -> Any:
-    """`wasmtime_component_func_call(func, context, params, nparams, results, nresults)` on
-    plain addresses (ints), returning the `wasmtime_error_t *` as an int (0: success).
-    Passing ints skips ctypes' per-argument type checks: the hot path of every call."""
-    return c_function("wasmtime_component_func_call", _ptr, _ptr, _ptr, _ptr, ctypes.c_size_t, _ptr,
-                      ctypes.c_size_t)
-
-
-def increment_epoch(engine: int) -> None:
-    """Advance the engine's epoch by one (stores past their deadline then trap)."""
-    _lib().wasmtime_engine_increment_epoch(engine)
 
 
 def split_trap_text(text: str) -> Tuple[str, str]:
