@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wasm_import import Dir, Err, Wasi
+from wasm_import import Dir, Err, LimitExceeded, Limits, Wasi
 from wasm_import.runtime.wasi import FakeClock, MemoryDir, SeededRandom
 from wasm_import.runtime.wasi._io import set_interrupt_check
 
@@ -65,6 +65,19 @@ def test_a_blocked_guest_is_interrupted(sandbox) -> None:
     finally:
         set_interrupt_check(previous)
     assert time.monotonic() - start < 0.5
+
+
+def test_a_timeout_stops_a_guest_sleeping_in_wasi(sandbox) -> None:
+    """The epoch stops running wasm; a guest waiting in a host call (a WASI sleep) is stopped
+    by the runtime's interrupt check, within a wait slice of its deadline."""
+    inst = sandbox.instantiate(limits=Limits(timeout=0.5))
+    start = time.monotonic()
+    with pytest.raises(LimitExceeded) as caught:
+        inst.sleep_ms(10_000)
+    elapsed = time.monotonic() - start
+    assert caught.value.limit == "timeout"
+    assert 0.5 <= elapsed < 1.0, elapsed
+    assert inst.poisoned
 
 
 _CTRL_C_SCRIPT = """

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import _wit_model as w
-from .._errors import Trap
-from .._limits import NO_LIMITS, Limits
+from .._errors import LimitExceeded, Trap
+from .._limits import NO_LIMITS, Limits, limit_message
 from .._values import Err
 from . import _abi, _async, _handles
 from . import _layout
@@ -258,6 +259,7 @@ class Instance:
             return self._async_export(lift, func, returns_result, policy, qualname)
         lock, inst, store = self.lock, self, self.store
         call: Optional[Callable[..., Any]] = None
+        interrupt = self._interrupt_check()
 
         def locked(*args: Any) -> Any:
             # The caller is built on the first call, not here: an instance of a big guest
@@ -277,6 +279,7 @@ class Instance:
                     call = _abi.export_caller(func, self._func(lift.func), self.options(lift.options), policy,
                                               returns_result, qualname=qualname, module_name=self.module_name)
                 inst._depth += 1
+                previous = set_check(interrupt) if interrupt is not None else None
                 try:
                     return call(*args)
                 except Trap as trap:  # from wasmtime, or raised by the canonical ABI: poisons
@@ -286,6 +289,8 @@ class Instance:
                         raise
                     raise on_trap(trap) from None
                 finally:
+                    if interrupt is not None:
+                        set_check(previous)
                     if inst._pending_drops:
                         inst._leave()
                     else:
@@ -293,7 +298,25 @@ class Instance:
             finally:
                 lock.release()
 
+        if interrupt is not None:
+            from .wasi._io import set_interrupt_check as set_check
         return locked
+
+    def _interrupt_check(self) -> Optional[Callable[[], None]]:
+        """With a timeout: the check a host function blocked in a wait (a WASI sleep, `poll`,
+        a blocking read) makes every few ms, so the timeout stops a guest waiting on the
+        host too (wasmtime's epoch only stops running wasm)."""
+        limits, store = self.store.limits, self.store
+        if limits.timeout is None:
+            return None
+
+        def check() -> None:
+            deadline = store._deadline
+            if deadline is not None and time.monotonic() > deadline:
+                raise LimitExceeded("timeout", limit_message(
+                    "timeout", limits, "the guest was waiting in a host call when its time ran out"))
+
+        return check
 
     def memory_at_cap(self) -> bool:
         return self.store.limits.memory is not None and self.store.near_memory_cap()
