@@ -387,29 +387,8 @@ def test_timeout_stops_an_endless_loop(traps: CoreModule) -> None:
         count(1)
 
 
-def test_timeout_is_on_time_with_busy_python_threads(traps: CoreModule) -> None:
-    stop = threading.Event()
-
-    def busy() -> None:
-        x = 0
-        while not stop.is_set():
-            x += 1
-
-    workers = [threading.Thread(target=busy, daemon=True) for _ in range(3)]
-    for w in workers:
-        w.start()
-    try:
-        store = Store(Limits(timeout=1.0))
-        spin = store.caller(store.instantiate(traps, []).exports["spin"])
-        start = time.monotonic()
-        with pytest.raises(LimitExceeded):
-            spin()
-        elapsed = time.monotonic() - start
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
-    assert 1.0 <= elapsed < 1.05
+# A 1 s timeout with three busy Python threads: tests/runtime/test_robust.py, through the
+# whole stack and in a child process (median of three runs, as the machines here are shared).
 
 
 def test_memory_cap(traps: CoreModule) -> None:
