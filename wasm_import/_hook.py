@@ -126,20 +126,27 @@ _NOTHING = _Nothing()
 
 
 class _Dir:
-    """A directory, listed again whenever its mtime changes."""
+    """A directory, listed again whenever its mtime changes.
+
+    The mtime is importlib's when it has one: we are asked only after importlib's own
+    finders failed, so the `FileFinder` of this very directory has just looked at its
+    mtime (its `_path_mtime`), and a miss costs us no system call at all."""
 
     __slots__ = ("path", "mtime", "names")
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.mtime = -1
+        self.mtime: Any = -1
         self.names: Dict[str, str] = {}
 
-    def find(self, name: str) -> Optional[Found]:
-        try:
-            mtime = os.stat(self.path).st_mtime_ns
-        except OSError:
-            return None
+    def find(self, name: str, known_mtime: Any = None) -> Optional[Found]:
+        if known_mtime is not None and known_mtime != -1:
+            mtime = ("importlib", known_mtime)
+        else:
+            try:
+                mtime = os.stat(self.path).st_mtime_ns
+            except OSError:
+                return None
         if mtime != self.mtime:
             try:
                 listing = os.listdir(self.path)
@@ -292,6 +299,7 @@ class WasmFinder(importlib.abc.MetaPathFinder):
         package, _, name = fullname.rpartition(".")
         entries = sys.path if path is None else path
         places = self._places
+        importer_cache = sys.path_importer_cache
         for i, entry in enumerate(entries):
             if not isinstance(entry, str):
                 continue
@@ -305,7 +313,10 @@ class WasmFinder(importlib.abc.MetaPathFinder):
                 place = places[entry] = _place(entry)
             if place is _NOTHING and path is not None:
                 place = self._package_resources(package, entry)
-            found = place.find(name)
+            if type(place) is _Dir:
+                found = place.find(name, getattr(importer_cache.get(entry), "_path_mtime", None))
+            else:
+                found = place.find(name)
             if found is None:
                 continue
             if _regular_module_in(fullname, list(entries)[: i + 1]):
