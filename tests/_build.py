@@ -72,6 +72,7 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
     # keep the 0.2 imports componentize-py's own runtime makes (served by runtime.wasi)
     "p3cmd": {"world": "p3cmd", "stub_wasi": False},
     "p3http": {"world": "p3http", "stub_wasi": False},
+    "p3fs": {"world": "p3fs", "stub_wasi": False},
 }
 
 # Component-text guests: name -> source file.

@@ -50,7 +50,7 @@ def test_0_3_interfaces_are_served_apart_from_0_2() -> None:
     assert not served("wasi:clocks/system-clock@0.2.3")  # 0.3's name only
     assert not served("wasi:io/streams@0.3.0")  # gone in 0.3
     assert not served("wasi:cli/stdout@0.4.0")
-    assert not served("wasi:filesystem/types@0.3.0")  # not implemented: listed as missing at link time
+    assert served("wasi:filesystem/types@0.3.0")
 
 
 # -- wasi:cli/run@0.3.0 -------------------------------------------------------------------------

@@ -1,11 +1,10 @@
 """WASI 0.3 (native async): importing this registers its providers with `_context`.
 
-cli, clocks and random are in `_p3_cli` / `_p3_clocks`, http in `_p3_http`. WASI 0.3's
-filesystem and sockets are not implemented: a component importing them links (the import
-is listed as missing) and a call into one raises `LinkError` naming it.
+cli, clocks and random are in `_p3_cli` / `_p3_clocks`, filesystem in `_p3_fs`, sockets
+in `_p3_sockets`, http in `_p3_http`.
 """
 
-from . import _p3_cli, _p3_clocks  # noqa: F401  (they register themselves)
+from . import _p3_cli, _p3_clocks, _p3_fs  # noqa: F401  (they register themselves)
 
 try:
     from . import _p3_http  # noqa: F401

@@ -35,6 +35,7 @@ from ._context import WasiContext, register_interface
 from ._http import (FORBIDDEN, TYPES, Fields, OutgoingRequest, RequestOptions, _abort, _bound_class, _bound_fields,
                     _code, method_name, scheme_name, send_head)
 from ._io import WitTypes, bind_types
+from ._p3_streams import in_thread
 
 __all__ = ["Fields3", "Request", "Response", "RequestOptions3", "Client"]
 
@@ -199,30 +200,6 @@ class Response(_Body):
 
 # -- sending ---------------------------------------------------------------------------------------
 
-def _in_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any], name: str) -> "asyncio.Future[Any]":
-    """`fn()` on a daemon thread; its outcome as an asyncio future. (Not the default
-    executor: `asyncio.run` waits for that one's threads at exit, and a thread blocked
-    on a silent server would hold the process for the whole timeout.)"""
-    fut: "asyncio.Future[Any]" = loop.create_future()
-
-    def settle(ok: bool, value: Any) -> None:
-        if not fut.done():
-            (fut.set_result if ok else fut.set_exception)(value)
-
-    def run() -> None:
-        try:
-            outcome = (True, fn())
-        except BaseException as e:  # noqa: BLE001  (handed to the awaiting task)
-            outcome = (False, e)
-        try:
-            loop.call_soon_threadsafe(settle, *outcome)
-        except RuntimeError:  # the loop is gone: nobody waits any more
-            pass
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return fut
-
-
 class Client:
     """`wasi:http/client` of one instance: `send` within its grants."""
 
@@ -266,7 +243,7 @@ class Client:
         head = (types, options, scheme, host, port, authority, method_name(request.get_method()),
                 request.get_path_with_query(), request.get_headers().entries(), data)
         try:
-            outcome = await _in_thread(loop, lambda: send_head(*head), f"wasi http {authority}")
+            outcome = await in_thread(lambda: send_head(*head), f"wasi http {authority}")
         except BaseException as e:
             _settle(request.sent, Err(_code(types, "internal-error", f"{type(e).__name__}: {e}")))
             raise
