@@ -73,6 +73,7 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
     "p3cmd": {"world": "p3cmd", "stub_wasi": False},
     "p3http": {"world": "p3http", "stub_wasi": False},
     "p3fs": {"world": "p3fs", "stub_wasi": False},
+    "p3net": {"world": "p3net", "stub_wasi": False},
 }
 
 # Component-text guests: name -> source file.

@@ -64,6 +64,8 @@ EXPECTED_WIT: dict[str, list[str]] = {
     "p3http": ["import wasi:http/client@0.3.0;", "export test:p3http/api;"],
     "p3fs": ["import wasi:filesystem/types@0.3.0;", "import wasi:filesystem/preopens@0.3.0;",
              "export test:p3fs/api;"],
+    "p3net": ["import wasi:sockets/types@0.3.0;", "import wasi:sockets/ip-name-lookup@0.3.0;",
+              "export test:p3net/api;"],
     "hostile": ["export test:hostile/api;", "spin: func();", "count: func(n: u32) -> u32;",
                 "grow: func(pages: u32) -> s32;", "pages: func() -> u32;", "recurse: func();",
                 "out-of-bounds: func() -> u32;", "bad-string: func() -> string;",

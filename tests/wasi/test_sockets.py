@@ -243,6 +243,19 @@ def test_addresses_that_slip_past_a_family_are_refused(types: Any) -> None:
         assert caught.value.value is error(types, "INVALID_ARGUMENT")
 
 
+def test_a_connect_grant_does_not_let_a_guest_listen(types: Any) -> None:
+    """The ephemeral bind an outgoing grant allows is for sending from; serving on it
+    needs a bind grant."""
+    providers, network = sockets(types, Net("127.0.0.1"))
+    sock = tcp(types, providers)
+    sock.start_bind(network, addr(types, "127.0.0.1", 0))
+    sock.finish_bind()
+    with pytest.raises(Err) as caught:
+        sock.start_listen()
+    assert caught.value.value is error(types, "ACCESS_DENIED")
+    assert not sock.is_listening()
+
+
 def test_listen_and_accept_with_a_bind_grant(types: Any) -> None:
     providers, network = sockets(types)
     denied = tcp(types, providers)

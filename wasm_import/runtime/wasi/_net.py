@@ -115,6 +115,7 @@ class NetPolicy:
     - `may_connect("tcp", ip, port)`: a TCP connect or a UDP datagram sent to ip:port;
     - `may_bind("tcp", ip, port)`: binding a local address; an ephemeral one (port 0)
       comes with any outgoing grant of that protocol (a socket needs one to send from);
+    - `may_listen("tcp", ip, port)`: listening on the bound local address (a bind grant only);
     - `may_resolve(name)`: an `ip-name-lookup` of a name a grant spells, or of an address
       literal a grant covers. The addresses such a lookup returns are remembered, and a
       grant naming the host then covers them.
@@ -144,6 +145,11 @@ class NetPolicy:
             return True
         ephemeral_ok = ip.is_unspecified or ip.is_loopback
         return port == 0 and ephemeral_ok and any(g.protocol == protocol and not g.bind for g in self.grants)
+
+    def may_listen(self, protocol: str, ip: Any, port: int) -> bool:
+        """Accepting connections on the bound local ip:port needs a bind grant covering
+        it: the ephemeral bind an outgoing grant allows is for sending from, not serving."""
+        return self._allowed(protocol, True, ip, port)
 
     def may_resolve(self, name: str) -> bool:
         try:

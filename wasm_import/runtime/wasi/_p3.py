@@ -4,7 +4,7 @@ cli, clocks and random are in `_p3_cli` / `_p3_clocks`, filesystem in `_p3_fs`, 
 in `_p3_sockets`, http in `_p3_http`.
 """
 
-from . import _p3_cli, _p3_clocks, _p3_fs  # noqa: F401  (they register themselves)
+from . import _p3_cli, _p3_clocks, _p3_fs, _p3_sockets  # noqa: F401  (they register themselves)
 
 try:
     from . import _p3_http  # noqa: F401

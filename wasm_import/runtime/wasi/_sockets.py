@@ -216,6 +216,7 @@ class _SocketBase:
         ip, port, sockaddr = self._check_address(local_address, remote=False)
         if not network.policy.may_bind(self.protocol, ip, port):
             raise _fail(self._types, "access-denied")
+        self._policy = network.policy  # asked again before listening (`may_listen`)
         try:
             sock = self._make()
             if self.protocol == "tcp" and port != 0:
@@ -334,6 +335,9 @@ class TcpSocket(_SocketBase):
         if self.state != "bound":
             raise _fail(self._types, "invalid-state")
         try:
+            host, port = self._sock.getsockname()[:2]  # type: ignore[union-attr]
+            if not self._policy.may_listen("tcp", ipaddress.ip_address(host.split("%", 1)[0]), port):
+                raise _fail(self._types, "access-denied")
             self._sock.listen(self._backlog)  # type: ignore[union-attr]
         except OSError as e:
             raise os_error(self._types, e) from None
@@ -720,19 +724,7 @@ class ResolveAddressStream:
 
     def _lookup(self, policy: NetPolicy, name: str) -> None:
         try:
-            infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
-            seen: List[Any] = []
-            for info in infos:
-                ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-                if ip not in seen:
-                    seen.append(ip)
-            policy.resolved(name, seen)
-            self._addresses = seen
-        except socket.gaierror as e:
-            self._error = {socket.EAI_NONAME: "name-unresolvable", socket.EAI_AGAIN: "temporary-resolver-failure"
-                           }.get(e.errno or 0, "permanent-resolver-failure")
-        except (OSError, UnicodeError, ValueError):
-            self._error = "permanent-resolver-failure"
+            self._addresses, self._error = lookup(policy, name)
         finally:
             self._done.set()
 
@@ -747,6 +739,25 @@ class ResolveAddressStream:
 
     def subscribe(self) -> Pollable:
         return EventPollable(self._done)
+
+
+def lookup(policy: NetPolicy, name: str) -> Tuple[List[Any], Optional[str]]:
+    """Resolve `name` (blocking: getaddrinfo) and tell `policy` what it found: the distinct
+    addresses, or the WASI error name of the failure. 0.2's and 0.3's lookups share it."""
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        seen: List[Any] = []
+        for info in infos:
+            ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if ip not in seen:
+                seen.append(ip)
+    except socket.gaierror as e:
+        return [], {socket.EAI_NONAME: "name-unresolvable", socket.EAI_AGAIN: "temporary-resolver-failure"
+                    }.get(e.errno or 0, "permanent-resolver-failure")
+    except (OSError, UnicodeError, ValueError):
+        return [], "permanent-resolver-failure"
+    policy.resolved(name, seen)
+    return seen, None
 
 
 def _valid_name(name: str) -> bool:
