@@ -382,7 +382,7 @@ threads = [threading.Thread(target=busy, daemon=True) for _ in range(3)]
 for t in threads:
     t.start()
 time.sleep(0.1)
-for _ in range(3):
+for _ in range(5):
     inst = module.instantiate(limits=Limits(timeout=1.0))
     start = time.monotonic()
     try:
@@ -398,17 +398,18 @@ for t in threads:
 
 
 def test_one_second_timeout_fires_within_1_05_s_with_three_busy_threads() -> None:
-    """Three timed calls while three Python threads spin: the median must be within
+    """Five timed calls while three Python threads spin: the median must be within
     1.05 s. The median, not every one: on the shared 2-core machines here the OS alone
-    sometimes leaves a process unscheduled for tens of ms (without busy threads too);
-    none may be early or later than 1.5 s."""
+    sometimes leaves a process unscheduled for tens of ms (without busy threads too), and
+    after the guest stops the call still has to win the GIL back from three spinning
+    threads; none may be early or later than 1.5 s."""
     child = run_child(TIMEOUT_WITH_BUSY_THREADS, timeout=60)
     assert child.returncode == 0, child.stderr[-3000:]
     lines = [line.split() for line in child.stdout.splitlines()]
-    assert [line[:2] for line in lines] == [["limit", "timeout"]] * 3, child.stdout + child.stderr[-2000:]
+    assert [line[:2] for line in lines] == [["limit", "timeout"]] * 5, child.stdout + child.stderr[-2000:]
     elapsed = sorted(float(line[2]) for line in lines)
     assert elapsed[0] >= 1.0 and elapsed[-1] <= 1.5, elapsed
-    assert elapsed[1] <= 1.05, elapsed
+    assert elapsed[2] <= 1.05, elapsed
 
 
 # -- async exports ------------------------------------------------------------------------------------
