@@ -144,3 +144,22 @@ def test_a_0_3_filesystem_interface_is_replaced_through_imports(p3fs: Any, tree:
     with pytest.raises(Err) as caught:
         call_to_end(inst.api.run, "/ro", "read", "r.txt")
     assert caught.value.value == "no preopen '/ro'"
+
+
+def test_a_fifo_is_read_off_the_event_loop(p3fs: Any, tree: Tuple[Path, Path, Path]) -> None:
+    import threading
+    import time
+
+    ro = tree[1]
+    os.mkfifo(ro / "pipe")
+
+    def feed() -> None:
+        time.sleep(0.3)  # the guest is already waiting: its read must not block the loop
+        with open(ro / "pipe", "wb") as f:
+            f.write(b"through a fifo")
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    inst = p3fs.instantiate(wasi=Wasi(dirs=[Dir(ro, "/ro")]))
+    assert call_to_end(inst.api.run, "/ro", "read", "pipe") == "through a fifo"
+    writer.join(10)

@@ -24,6 +24,7 @@ one is refused when made, with a message saying so.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat as _stat
 import types as _types
@@ -79,6 +80,16 @@ def _reuse(name: str) -> Callable[..., Any]:
     return method
 
 
+def _read_at(fd: int, offset: int) -> bytes:
+    """Up to a chunk at `offset`; a FIFO or device has no offsets: it is read as it comes."""
+    try:
+        return os.pread(fd, _CHUNK, offset)
+    except OSError as e:
+        if e.errno != errno.ESPIPE:
+            raise
+        return os.read(fd, _CHUNK)
+
+
 class Descriptor3(Descriptor):
     """`wasi:filesystem/types.descriptor` of 0.3: 0.2's descriptor, async."""
 
@@ -107,7 +118,7 @@ class Descriptor3(Descriptor):
                     raise FsError("bad-descriptor")
                 at = offset
                 while not out.gone:
-                    data = await self._io(fd, lambda: os.pread(fd, _CHUNK, at))
+                    data = await self._io(fd, lambda: _read_at(fd, at))
                     if not data:
                         break
                     at += len(data)
