@@ -154,8 +154,8 @@ def test_a_fifo_is_read_off_the_event_loop(p3fs: Any, tree: Tuple[Path, Path, Pa
     os.mkfifo(ro / "pipe")
 
     def feed() -> None:
-        time.sleep(0.3)  # the guest is already waiting: its read must not block the loop
-        with open(ro / "pipe", "wb") as f:
+        with open(ro / "pipe", "wb") as f:  # opened once the guest opens the reading end
+            time.sleep(0.3)  # the guest's read waits: on a thread, not on the event loop
             f.write(b"through a fifo")
 
     writer = threading.Thread(target=feed, daemon=True)
