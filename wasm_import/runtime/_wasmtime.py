@@ -268,8 +268,17 @@ def _name(vec_address: Optional[int]) -> str:
 
 
 def _take_error(error: int) -> str:
-    """The message of an owned `wasmtime_error_t *`, which is freed."""
-    return _engine_lib.take_error(error)
+    """The message of an owned `wasmtime_error_t *`, which is freed. Through the
+    GIL-keeping declarations: this runs on the way out of every trap, where each
+    release of the GIL would have to be won back from the busy threads."""
+    c = _c()
+    vec = _ByteVec()
+    c.error_message(error, ctypes.addressof(vec))
+    try:
+        return ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace")
+    finally:
+        c.byte_vec_delete(ctypes.addressof(vec))
+        c.error_delete(error)
 
 
 def _check(error: Optional[int]) -> None:
