@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typing as t
 
-from .. import _wit_binary as b
+from ..wit import _binary as b
 from .._errors import DecodeError
 
 __all__ = [

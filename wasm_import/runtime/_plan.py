@@ -36,10 +36,10 @@ import typing as t
 import dataclasses
 from dataclasses import dataclass, field
 
-from .. import _wit_binary as b
-from .. import _wit_model as w
+from ..wit import _binary as b
+from ..wit import _model as w
 from .._errors import DecodeError
-from .._wit_decode import _function_kind, decode
+from ..wit._decode import _function_kind, decode
 from . import _parse as P
 from ._parse import check_index
 

@@ -106,7 +106,7 @@ class WasiContext:
         self._stdin = self._input(self.wasi.stdin)
         self._stdout_stream = self._output(self.wasi.stdout, self.stdout, 1, "stdout")
         # the guest's last words on stderr, whatever its mode: a Trap carries them (_traps)
-        from ..._traps import OutputTail
+        from .._traps import OutputTail
 
         self.stderr_tail = OutputTail()
         self._stderr_stream = self._output(self.wasi.stderr, self.stderr, 2, "stderr", self.stderr_tail.write)

@@ -240,8 +240,8 @@ class WitTypes:
 
     def register(self, key: str, iface: Any) -> None:
         """Record the classes of interface `iface` (a `_wit_model.Interface`) imported as `key`."""
-        from ... import _wit_model as w
-        from ..._pytypes import class_for, has_class, variant_classes
+        from ...wit import _model as w
+        from ...types._pytypes import class_for, has_class, variant_classes
 
         base = key.split("@", 1)[0]
         for name, td in iface.types.items():

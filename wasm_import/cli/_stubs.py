@@ -36,11 +36,11 @@ import inspect
 import os
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._component import ComponentModule
-from ._names import pascal, shouty, snake, variant_case_class
-from ._pytypes import has_class, is_option
+from ..bindings import _plan as b
+from ..wit import _model as w
+from ..bindings._component import ComponentModule
+from ..types._names import pascal, shouty, snake, variant_case_class
+from ..types._pytypes import has_class, is_option
 
 __all__ = ["stub_text", "stub_for_file", "TypeNamer", "python_signature", "namespaces", "class_types"]
 
@@ -58,7 +58,7 @@ import typing as _t
 import typing_extensions as _te
 
 import wasm_import as _w
-from wasm_import._component import ComponentInstance as _ComponentInstance
+from wasm_import.bindings._component import ComponentInstance as _ComponentInstance
 """
 
 _PRIMITIVES = {
@@ -547,8 +547,8 @@ def stub_text(plan: b.ModulePlan, source: str) -> str:
 def stub_for_file(path: "os.PathLike[str] | str") -> Tuple[str, str]:
     """`(module name, stub text)` for a component file, named as `import` names it
     (`my-comp.wasm` -> `my_comp`). Raises DecodeError for a file that is not a component."""
-    from ._hook import import_name
-    from ._wit_decode import decode
+    from ..hook._finder import import_name
+    from ..wit._decode import decode
 
     file_name = os.path.basename(os.fspath(path))
     name = import_name(file_name) or file_name.rsplit(".", 1)[0]

@@ -30,9 +30,9 @@ import json
 import re
 import typing as t
 
-from . import _wit_binary as b
-from . import _wit_model as m
-from ._errors import DecodeError
+from . import _binary as b
+from . import _model as m
+from .._errors import DecodeError
 
 __all__ = ["decode"]
 

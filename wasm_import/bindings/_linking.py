@@ -24,12 +24,12 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._errors import LinkError
-from ._names import pascal, snake
-from ._pytypes import wit_signature
-from ._values import Err
+from . import _plan as b
+from ..wit import _model as w
+from .._errors import LinkError
+from ..types._names import pascal, snake
+from ..types._pytypes import wit_signature
+from .._values import Err
 
 __all__ = ["resolve_imports", "imports_namespace", "HostFunction", "HostResource"]
 

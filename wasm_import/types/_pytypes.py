@@ -21,10 +21,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple, Union
 
-from . import _wit_model as w
+from ..wit import _model as w
 from ._names import pascal, shouty, snake, variant_case_class
-from ._values import Ok, Err, Some
-from ._wit_print import type_name
+from .._values import Ok, Err, Some
+from ..wit._print import type_name
 
 __all__ = ["VariantClasses", "class_for", "variant_classes", "annotation", "wit_type_name"]
 

@@ -33,10 +33,10 @@ import re
 import struct
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
 
-from . import _wit_model as w
-from ._names import snake
-from ._pytypes import class_for, is_option, variant_classes, wit_type_name
-from ._values import Err, Ok, Some
+from ..wit import _model as w
+from ..types._names import snake
+from ..types._pytypes import class_for, is_option, variant_classes, wit_type_name
+from .._values import Err, Ok, Some
 
 __all__ = ["WaveError", "Call", "parse", "parse_call", "to_wave"]
 

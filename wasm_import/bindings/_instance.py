@@ -21,14 +21,14 @@ import threading
 import weakref
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._errors import LinkError, Trap
-from ._limits import NO_LIMITS, Limits
-from ._traps import OutputTail, guest_trap
+from . import _plan as b
+from ..wit import _model as w
+from .._errors import LinkError, Trap
+from .._limits import NO_LIMITS, Limits
+from ..runtime._traps import OutputTail, guest_trap
 from ._calllock import wait_for_instance
-from .runtime import _handles
-from .runtime._instance import HostImports, Instance
+from ..runtime import _handles
+from ..runtime._instance import HostImports, Instance
 
 __all__ = ["CoreEngineInstance", "PythonResources"]
 

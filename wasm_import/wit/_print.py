@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typing as t
 
-from . import _wit_model as m
+from . import _model as m
 
 __all__ = ["to_wit"]
 
