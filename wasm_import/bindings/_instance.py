@@ -6,7 +6,7 @@ the host (`HostImports`: which Python callable implements an import, what to do 
 guest drops a host resource) from what `_linking.resolve_imports` found, and turns
 resource handles into Python objects (`PythonResources`):
 
-- a guest-defined resource is an object of its resource class (`_bindings.GuestResource`)
+- a guest-defined resource is an object of its resource class (`_plan.GuestResource`)
   that holds a `Rep` (run-time type and rep); passing it as `own` moves the rep back into
   the guest's handle table, as `borrow` lends it for one call;
 - a host-defined resource is the Python object itself, kept in a per-instance table

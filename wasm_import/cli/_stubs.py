@@ -3,7 +3,7 @@
     text = stub_text(build_plan(decode(wasm), "foo"), source="foo.wasm")
 
 The stub is written from the same `ModulePlan` the runtime module is built from
-(`_bindings.build_plan`), so the two cannot drift: every name the plan gives the module
+(`bindings._plan.build_plan`), so the two cannot drift: every name the plan gives the module
 appears in the stub with the same parameters, and the WIT docs and `WIT:`/`Raises:` lines
 of the plan are the docstrings. Data flows one way: WIT model -> plan -> stub text.
 
@@ -223,7 +223,7 @@ def namespaces(plan: b.ModulePlan) -> Iterator[Tuple[b.NamespacePlan, Optional[w
 
 def class_types(iface: Optional[w.Interface], plan: b.ModulePlan, ns: b.NamespacePlan) -> List[w.TypeDef]:
     """The named types with a class that the runtime puts in this namespace (as
-    `_bindings` does: an interface's types; for the root, the world-level ones)."""
+    `bindings._plan` does: an interface's types; for the root, the world-level ones)."""
     if iface is not None:
         candidates = list(iface.types.values())
     elif ns is plan.root:

@@ -13,7 +13,7 @@ until it stops making progress for `DRAIN_SECONDS` to finish.
 
 The import hook must be installed before Python looks for `foo`: that is, `wasm_import`
 must already be imported at startup. `python -m wasm_import startup-hook` writes the
-one-line `.pth` file that does it (see `_cli.run_startup_hook`); `sitecustomize` works too.
+one-line `.pth` file that does it (see `cli._main.run_startup_hook`); `sitecustomize` works too.
 
 ## The sandbox
 

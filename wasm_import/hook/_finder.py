@@ -60,7 +60,7 @@ defers (returns None, and `PathFinder` imports that module), otherwise (nothing,
 namespace portions) it returns the component's spec.
 
 Modules get `__spec__`, `__file__` (the `.wasm`), `__loader__` and `__cached__` (the
-compiled-code cache file, see `_cache`) as a `.py` module does. `importlib.reload`
+compiled-code cache file, see `bindings._cache`) as a `.py` module does. `importlib.reload`
 re-reads the file. `python -m foo` runs a command component (see `_command`).
 """
 

@@ -7,8 +7,8 @@ A `CompiledComponent` is what every instance of one component shares: the plan o
 its core modules are wired (`_plan`), each core module compiled by wasmtime, and what an
 instantiation would otherwise ask wasmtime about every time (`host_types`: the function
 type each module declares for the imports the host provides; each module's memory
-exports). It is made once per component and cached by `wasm_import.bindings._cache` like the old
-engine's code. Its bytes put the largest module's compiled code at byte 0, so that
+exports). It is made once per component and cached by `wasm_import.bindings._cache`
+like the old engine's code. Its bytes put the largest module's compiled code at byte 0, so that
 wasmtime can map that one straight from the cache file (`CoreModule.deserialize_file`;
 a componentize-py guest's libpython is 24 of its 40 MB, and a copy costs ~1 ms per MB):
 

@@ -115,7 +115,7 @@ class WasiContext:
         self._insecure_seed = (int.from_bytes(seed[:8], "little"), int.from_bytes(seed[8:], "little"))
 
     def provider(self, key: str, iface: Any) -> Optional[Any]:
-        """The provider for import `key` (its `_wit_model.Interface` is `iface`), or None
+        """The provider for import `key` (its `wit._model.Interface` is `iface`), or None
         when this package does not implement it (the import is then missing)."""
         if not served(key):
             return None
