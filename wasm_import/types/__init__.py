@@ -9,7 +9,8 @@ bindings (which build modules): one meaning of "what Python value is a WIT value
 It sits above `wit/` (the model it reads) and the public value types in
 `wasm_import._values` (`Some`, `Ok`, `Err`), and below `runtime/` and `bindings/`. Nothing
 here is public: the public names are re-exported by `wasm_import`. Importing this package
-imports none of its modules.
+imports none of its modules. Classes made for types that belong to no component module
+(a bare `class_for(typedef)`) name this package as their `__module__`.
 """
 
 __all__: list = []
