@@ -63,8 +63,8 @@ import sys, time
 sys.path.insert(0, {directory!r})
 import wasm_import
 if {preload_engine!r}:  # the once-per-process setup
-    import wasm_import._component, wasm_import._linking
-    from wasm_import import _cache
+    import wasm_import.bindings._component, wasm_import.bindings._linking
+    from wasm_import.bindings import _cache
     from wasm_import.runtime import _wasmtime
     _wasmtime._engine()
     _cache.engine_id()
@@ -132,7 +132,7 @@ def measure(directory: Path, runs: int, **options: bool) -> tuple[float, float]:
 _MISS = """
 import importlib.machinery, sys, timeit
 import wasm_import
-from wasm_import import _hook
+from wasm_import.hook import _finder as _hook
 finder, n = _hook.WasmFinder(), 20000
 finder.find_spec("no_such_module")  # lists the directories once
 best = lambda f: min(timeit.repeat(f, number=n, repeat=7)) / n

@@ -10,7 +10,7 @@ import typing as _t
 import typing_extensions as _te
 
 import wasm_import as _w
-from wasm_import._component import ComponentInstance as _ComponentInstance
+from wasm_import.bindings._component import ComponentInstance as _ComponentInstance
 
 
 class greet:

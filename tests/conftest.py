@@ -77,7 +77,7 @@ def corpus() -> Path:
 # ==== end of corpus ===========================================================================
 
 
-# ==== the compiled-code cache (wasm_import._cache) ============================================
+# ==== the compiled-code cache (wasm_import.bindings._cache) ============================================
 # One writable cache directory for the whole session and every subprocess it starts, kept
 # across sessions in the build dir: the suite's time then does not depend on
 # PYTHONDONTWRITEBYTECODE (set in many containers, and on the CI machine) or on whether

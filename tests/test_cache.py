@@ -22,7 +22,9 @@ import pytest
 
 from tests.test_hook import (adder_bytes, clean_imports, default_cache_rules, on_path, put,  # noqa: F401
                              sub_bytes)
-from wasm_import import _cache, _wit_decode, wit
+from wasm_import import wit
+from wasm_import.bindings import _cache
+from wasm_import.wit import _decode as _wit_decode
 from wasm_import.runtime import backend
 
 # The runtime's compile and deserialize functions: the ones spied on below.

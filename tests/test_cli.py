@@ -15,7 +15,7 @@ from typing import List, Tuple
 
 import pytest
 
-from wasm_import._cli import main
+from wasm_import.cli._main import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -229,7 +229,7 @@ def test_grant_flags_are_checked(adder_wasm: Path, tmp_path: Path, capfd: pytest
 
 def test_grants_build_the_sandbox(tmp_path: Path) -> None:
     from wasm_import import Dir, Wasi
-    from wasm_import._cli import _grants, build_parser
+    from wasm_import.cli._main import _grants, build_parser
 
     args = build_parser().parse_args(["call", "--dir", f"{tmp_path}::/data", "--dir", f"{tmp_path}:ro",
                                       "--env", "A=1=2", "--env", "WASM_IMPORT_TEST_UNSET", "f.wasm", "f()"])
@@ -314,6 +314,6 @@ def test_inspect_groups_wasi_imports_by_capability(corpus: Path, capfd: pytest.C
     ("test:host/logger", "custom"), ("now", "custom"),
 ])
 def test_capability_of_an_import(name: str, group: str) -> None:
-    from wasm_import._inspect import capability
+    from wasm_import.cli._inspect import capability
 
     assert capability(name) == group

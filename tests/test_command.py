@@ -16,7 +16,7 @@ import pytest
 
 from tests import _build
 from tests.test_hook import adder_bytes, assemble, child_env, put  # noqa: F401 (fixtures)
-from wasm_import import _command
+from wasm_import.hook import _command
 
 # A command with no imports whose `run` returns ok or err: fast to build and to compile.
 RUN_WAT = """
@@ -233,7 +233,7 @@ def test_startup_hook_makes_python_m_find_components(tmp_path: Path) -> None:
 
 
 def test_startup_hook_writes_one_import_line(tmp_path: Path) -> None:
-    from wasm_import._cli import STARTUP_PTH, main
+    from wasm_import.cli._main import STARTUP_PTH, main
 
     assert main(["startup-hook", "--site-dir", str(tmp_path)]) == 0
     lines = [line for line in (tmp_path / STARTUP_PTH).read_text().splitlines() if not line.startswith("#")]

@@ -26,7 +26,7 @@ import pytest
 
 import wasm_import
 from tests import _build
-from wasm_import import _hook
+from wasm_import.hook import _finder as _hook
 
 # -- shared helpers (test_cache.py and test_command.py import these) ---------------------------
 
@@ -167,7 +167,7 @@ def test_uninstalled_hook_finds_nothing(clean_imports: None, tmp_path: Path, add
 
 
 def test_import_wasm_import_installs_the_hook_without_loading_wasmtime() -> None:
-    code = ("import sys, wasm_import, wasm_import._hook as h\n"
+    code = ("import sys, wasm_import, wasm_import.hook._finder as h\n"
             "assert any(isinstance(f, h.WasmFinder) for f in sys.meta_path)\n"
             "assert 'wasmtime' not in sys.modules, 'wasmtime was imported'\n")
     subprocess.run([sys.executable, "-c", code], env=child_env(), check=True)
@@ -396,7 +396,7 @@ def test_missing_zip_on_sys_path_imports_zipfile_once(tmp_path: Path) -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
                 if line.startswith("import time:")]
     assert imported.count("zipfile") == 1, done.stderr
-    assert "wasm_import._hook" in imported
+    assert "wasm_import.hook._finder" in imported
 
 
 def test_find_spec_imports_nothing(clean_imports: None, tmp_path: Path, adder_bytes: bytes) -> None:

@@ -26,7 +26,7 @@ from typing import Dict, List
 
 import pytest
 
-from wasm_import._cli import main as cli_main
+from wasm_import.cli._main import main as cli_main
 
 REPO = Path(__file__).resolve().parent.parent
 

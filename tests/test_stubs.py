@@ -1,4 +1,4 @@
-""".pyi stubs (wasm_import._stubs and `python -m wasm_import stubs`).
+""".pyi stubs (wasm_import.cli._stubs and `python -m wasm_import stubs`).
 
 - A stub says exactly what the runtime module has: `stub_differences` walks the stub's
   syntax tree and the live module side by side (names, parameters, fields, members, docs).
@@ -25,10 +25,10 @@ from typing import Any, Dict, Iterator, List, Set, Tuple
 import pytest
 
 import wasm_import
-from wasm_import import _wit_model as w
-from wasm_import._bindings import build_plan
-from wasm_import._cli import main
-from wasm_import._stubs import stub_for_file, stub_text
+from wasm_import.wit import _model as w
+from wasm_import.bindings._plan import build_plan
+from wasm_import.cli._main import main
+from wasm_import.cli._stubs import stub_for_file, stub_text
 
 REPO = Path(__file__).resolve().parents[1]
 TYPECHECK = Path(__file__).resolve().parent / "typecheck"

@@ -273,7 +273,7 @@ def test_trap_carries_the_python_exception_the_guest_printed(values_mod, stderr,
 
 
 def test_trap_stderr_is_bounded_to_the_last_lines(values_mod):
-    from wasm_import._traps import TAIL_LINES
+    from wasm_import.runtime._traps import TAIL_LINES
 
     inst = values_mod.instantiate(values_imports(), wasi=wasm_import.Wasi(stderr="discard"))
     with pytest.raises(wasm_import.Trap) as caught:
@@ -508,8 +508,8 @@ def test_a_host_function_returning_bool_for_an_int_is_refused(corpus):
 
 
 def test_wave_refuses_lone_surrogates_in_literals():
-    from wasm_import import _wave
-    from wasm_import._wit_model import Primitive
+    from wasm_import.cli import _wave
+    from wasm_import.wit._model import Primitive
 
     for text, ty, column in (('"ab\ud800"', Primitive.STRING, 4), ("'\udfff'", Primitive.CHAR, 2),
                              ('"\\u{d800}"', Primitive.STRING, 2)):
@@ -519,7 +519,7 @@ def test_wave_refuses_lone_surrogates_in_literals():
 
 
 def test_call_command_refuses_a_lone_surrogate_before_calling(corpus, capsys):
-    from wasm_import._cli import main
+    from wasm_import.cli._main import main
 
     path = str(corpus / "jco/strings.component.wasm")
     assert main(["call", path, 'roundtrip("fine")']) == 0
@@ -535,7 +535,7 @@ def test_stubs_of_a_folder_skip_core_modules(tmp_path, adder_wasm, capsys):
 
     import wasmtime
 
-    from wasm_import._cli import main
+    from wasm_import.cli._main import main
 
     shutil.copy(adder_wasm, tmp_path / "adder.wasm")
     (tmp_path / "plain.wasm").write_bytes(wasmtime.wat2wasm("(module (func (export \"f\")))"))
@@ -694,7 +694,7 @@ def _crossed_pair(hostuser_wasm, barrier):
 def test_crossed_calls_from_two_threads_raise_instead_of_hanging(hostuser_wasm):
     import threading
 
-    from wasm_import._calllock import DeadlockError
+    from wasm_import import DeadlockError
 
     barrier = threading.Barrier(2)
     pair = _crossed_pair(hostuser_wasm, barrier)

@@ -1,4 +1,4 @@
-"""WAVE text <-> Python values, typed by the WIT model (wasm_import._wave).
+"""WAVE text <-> Python values, typed by the WIT model (wasm_import.cli._wave).
 
 The WIT types here are built directly as model TypeDefs: no component is needed.
 """
@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wasm_import import Err, Ok, Some
-from wasm_import import _wit_model as w
-from wasm_import._pytypes import class_for, is_option, variant_classes
-from wasm_import._wave import WaveError, parse, parse_call, to_wave
+from wasm_import.wit import _model as w
+from wasm_import.types._pytypes import class_for, is_option, variant_classes
+from wasm_import.cli._wave import WaveError, parse, parse_call, to_wave
 
 P = w.Primitive
 OWNER = w.InterfaceRef("gen", w.PackageName("test", "wave"))

@@ -13,7 +13,7 @@ import pytest
 
 from tests import _build
 from wasm_import import DecodeError, wit
-from wasm_import._cli import main
+from wasm_import.cli._main import main
 from wasm_import.wit import (
     Alias, Borrow, Enum, Flags, Function, FunctionKind, Future, Interface, InterfaceRef, Own,
     PackageName, Param, Primitive, Record, Resource, Result, Stream, TypeDef, Variant, World,

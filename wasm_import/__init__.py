@@ -16,16 +16,16 @@ import os
 from typing import TYPE_CHECKING, Optional, Union
 
 from . import wit
-from ._errors import DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, LinkError, Trap, WasmImportError
-from ._calllock import DeadlockError
+from ._errors import (DeadlockError, DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, LinkError, Trap,
+                      WasmImportError)
 from ._limits import Limits
 from .runtime._async import Future, FutureReader, Stream, StreamReader
-from ._hook import install, uninstall
+from .hook import install, uninstall
 from ._values import Err, Ok, Result, Some
 from ._wasi import Dir, Net, Wasi
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._component import ComponentInstance, ComponentModule
+    from .bindings._component import ComponentInstance, ComponentModule
 
 __all__ = [
     "Stream", "StreamReader", "Future", "FutureReader",
@@ -51,7 +51,7 @@ __all__ = [
     "DeadlockError",
 ]
 
-install()  # the import hook (wasm_import._hook): `import foo` finds foo.wasm
+install()  # the import hook (wasm_import.hook): `import foo` finds foo.wasm
 
 
 def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] = None) -> "ComponentModule":
@@ -60,6 +60,6 @@ def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] =
     The module's exports are attributes; calls on it run on a default instance made on
     first use. `module.instantiate(imports=..., wasi=...)` makes independent instances.
     """
-    from ._component import load as _load
+    from .bindings._component import load as _load
 
     return _load(source, name=name)

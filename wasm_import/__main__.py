@@ -1,6 +1,6 @@
-"""`python -m wasm_import ...`: see `wasm_import._cli`."""
+"""`python -m wasm_import ...`: see `wasm_import.cli`."""
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -8,7 +8,8 @@
     │   ├── Trap                   the guest trapped; carries the wasm backtrace
     │   │   ├── GuestExit          the guest called WASI exit; carries the status code
     │   │   └── LimitExceeded      a call ran out of time or fuel (or memory, at instantiation)
-    │   └── InstancePoisonedError  a call on an instance that trapped before
+    │   ├── InstancePoisonedError  a call on an instance that trapped before
+    │   └── DeadlockError          a call would wait forever for a busy instance (also a RuntimeError)
     └── Err                        the error case of a WIT `result` (a value, see `wasm_import.Err`)
 
 Wrong argument types and out-of-range values raise the built-in `TypeError` and
@@ -24,7 +25,7 @@ from __future__ import annotations
 from typing import Optional
 
 __all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "LimitExceeded",
-           "InstancePoisonedError"]
+           "InstancePoisonedError", "DeadlockError"]
 
 
 class WasmImportError(Exception):
@@ -87,6 +88,12 @@ class Trap(WasmImportError):
 
 class InstancePoisonedError(WasmImportError):
     """An instance trapped earlier and cannot be entered again; make a new instance."""
+
+
+class DeadlockError(WasmImportError, RuntimeError):
+    """A call would wait forever: the instance it needs is busy in a thread that is itself
+    waiting for an instance this thread is inside (host functions calling each other's
+    instances from several threads). Raised by `bindings._calllock`."""
 
 
 class GuestExit(Trap):

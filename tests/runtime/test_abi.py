@@ -18,9 +18,9 @@ from typing import Any, List, Optional, Tuple
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from wasm_import import _wit_model as w
+from wasm_import.wit import _model as w
 from wasm_import._errors import Trap
-from wasm_import._pytypes import class_for, variant_classes
+from wasm_import.types._pytypes import class_for, variant_classes
 from wasm_import._values import Err, Ok, Some
 from wasm_import.runtime import _abi, _handles as h, _layout as L
 
@@ -390,7 +390,7 @@ def values(ty: w.Type) -> st.SearchStrategy[Any]:
             return st.characters(blacklist_categories=("Cs",))
         if ty is P.STRING:
             return st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
-        lo, hi, _ = __import__("wasm_import._checks", fromlist=["x"]).int_bounds(ty)
+        lo, hi, _ = __import__("wasm_import.types._checks", fromlist=["x"]).int_bounds(ty)
         return st.integers(lo, hi)
     kind = ty.kind
     match kind:

@@ -34,8 +34,8 @@ from tests._build import ALL_GUESTS, build_guest, build_wat_guest
 from tests.runtime._engines import load_core
 from wasm_import import Err, InstancePoisonedError, Ok, Some, Trap
 from wasm_import import wit as w
-from wasm_import._names import pascal, snake
-from wasm_import._pytypes import class_for, variant_classes
+from wasm_import.types._names import pascal, snake
+from wasm_import.types._pytypes import class_for, variant_classes
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
@@ -469,7 +469,7 @@ def _lists_host() -> Dict[str, Any]:
 
 
 def _kitchen_steps() -> List[Tuple[Any, ...]]:
-    from wasm_import._pytypes import class_for as cls_for
+    from wasm_import.types._pytypes import class_for as cls_for
 
     world = w.decode(_guest("kitchen").read_bytes())
     iface = world.exports["test:kitchen/echo@0.1.0"]

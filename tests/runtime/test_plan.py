@@ -23,7 +23,7 @@ import wasmtime
 
 from tests import _build
 from wasm_import import wit
-from wasm_import import _wit_model as w
+from wasm_import.wit import _model as w
 from wasm_import._errors import DecodeError
 from wasm_import.runtime import _plan as p
 from wasm_import.runtime._plan import build_plan

@@ -105,7 +105,7 @@ def _dummy(world: str) -> Path:
 def wasi_types(world: str) -> Any:
     """A `WitTypes` holding the classes of every interface `world` (`wasi:sockets/imports@0.2.3`)
     imports, as an instance of a component importing them would have."""
-    from wasm_import import _wit_model as w
+    from wasm_import.wit import _model as w
     from wasm_import import wit
     from wasm_import.runtime.wasi._io import WitTypes
 

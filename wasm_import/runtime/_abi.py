@@ -10,7 +10,7 @@ and reused on every call. A converter has four working halves, after the spec's
     lower(cx, value, out)      check `value`, append its flat core values to the list `out`
     lift(cx, flat, i)          the value whose flat core values start at flat[i]
 
-Checks and Python classes come from `wasm_import._checks` (the backend-neutral half, with
+Checks and Python classes come from `wasm_import.types._checks` (the backend-neutral half, with
 today's error texts); layouts from `_layout`.
 
 Memory safety: memory is touched only through `cx.view`, a bounds-checked memoryview that
@@ -41,11 +41,11 @@ import weakref
 from operator import countOf as _count_of
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
-from .. import _checks as ck
-from .. import _wit_model as w
+from ..types import _checks as ck
+from ..wit import _model as w
 from .._errors import Trap
-from .._names import snake
-from .._pytypes import wit_type_name
+from ..types._names import snake
+from ..types._pytypes import wit_type_name
 from .._values import Err, host_result
 from . import _layout as L
 from ._handles import PASS_THROUGH, CallScope, InstanceState, resource_drop, resource_new, resource_rep

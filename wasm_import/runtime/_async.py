@@ -32,7 +32,7 @@ import inspect
 import weakref
 from typing import Any, Callable, Dict, Generic, List, Optional, Tuple, TypeVar
 
-from .. import _wit_model as w
+from ..wit import _model as w
 from .._errors import Trap
 from .._values import Err, Ok
 from . import _layout as L
@@ -511,7 +511,7 @@ def _shape(elem: Optional[w.Type]) -> Tuple[str, Any]:
     """What must agree when a stream or future moves on: its element's WIT and layout."""
     if elem is None:
         return ("no payload", None)
-    from .._pytypes import wit_type_name
+    from ..types._pytypes import wit_type_name
 
     return (wit_type_name(elem), (L.flatten(elem), L.size(elem), w.unalias(elem) is w.Primitive.U8))
 

@@ -7,8 +7,8 @@ A `CompiledComponent` is what every instance of one component shares: the plan o
 its core modules are wired (`_plan`), each core module compiled by wasmtime, and what an
 instantiation would otherwise ask wasmtime about every time (`host_types`: the function
 type each module declares for the imports the host provides; each module's memory
-exports). It is made once per component and cached by `wasm_import._cache` like the old
-engine's code. Its bytes put the largest module's compiled code at byte 0, so that
+exports). It is made once per component and cached by `wasm_import.bindings._cache`
+like the old engine's code. Its bytes put the largest module's compiled code at byte 0, so that
 wasmtime can map that one straight from the cache file (`CoreModule.deserialize_file`;
 a componentize-py guest's libpython is 24 of its 40 MB, and a copy costs ~1 ms per MB):
 
@@ -315,7 +315,7 @@ def fingerprint() -> str:
     return f"core{_FORMAT};{full.split(';', 1)[0]};cfg-{zlib.crc32(full.encode()):08x}"
 
 
-_ALLOWED = {"wasm_import.runtime._plan": None, "wasm_import._wit_model": None, "builtins": None,
+_ALLOWED = {"wasm_import.runtime._plan": None, "wasm_import.wit._model": None, "builtins": None,
             "collections": None, "enum": None, "wasm_import.runtime._wasmtime": frozenset({"FuncType"})}
 _BUILTINS = (dict, list, tuple, set, frozenset, bool, int, str, bytes, float, type(None))
 

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .. import _wit_model as w
+from ..wit import _model as w
 from .._errors import LimitExceeded, Trap
 from .._limits import NO_LIMITS, Limits, limit_message
 from .._values import Err

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple, Union
 
-from .. import _wit_model as w
+from ..wit import _model as w
 
 __all__ = [
     "MAX_FLAT_PARAMS", "MAX_FLAT_RESULTS", "MAX_FLAT_ASYNC_PARAMS", "flatten_async_functype", "PrimShape", "ListShape", "RecordShape", "VariantShape",

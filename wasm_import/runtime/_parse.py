@@ -1,12 +1,12 @@
 """Decoding a component body section by section into small records that name things by index.
 
-`_wit_binary` replays a component's *types*; running one needs everything else too: core
+`wit._binary` replays a component's *types*; running one needs everything else too: core
 modules (kept as byte ranges, never copied), core instances, aliases, `canon` definitions,
 nested components and their instantiations. This module turns those bytes into plain
 records (`CoreInstantiation`, `AliasExport`, `CanonLift`, ...), each with the byte offset it
 came from, so `_plan` can give the indices meaning once per instantiation and point at the
 exact byte when something does not fit. Type definitions, imports and export ascriptions
-need the index space they are read in, so `_plan` reads those with `_wit_binary`'s readers.
+need the index space they are read in, so `_plan` reads those with `wit._binary`'s readers.
 
 A core module is read only as far as its import and export sections: `Instantiate.args`
 lists one item per module import, and wiring checks names and kinds against the exports.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typing as t
 
-from .. import _wit_binary as b
+from ..wit import _binary as b
 from .._errors import DecodeError
 
 __all__ = [
@@ -262,7 +262,7 @@ def read_canon_options(reader: b.Reader) -> CanonOptions:
 
 
 # The names of the built-ins that make core functions of the async, threads and
-# error-context proposals; their immediates are stepped over with `_wit_binary`'s table.
+# error-context proposals; their immediates are stepped over with `wit._binary`'s table.
 _BUILTINS = {
     0x05: "task.cancel", 0x06: "subtask.cancel", 0x07: "resource.drop async",
     0x08: "backpressure.set", 0x09: "task.return", 0x0A: "context.get",

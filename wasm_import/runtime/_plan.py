@@ -13,7 +13,7 @@ definitions that mean the same thing everywhere (`CoreExport` of core instantiat
 a `Lowered` host or composed function, a lifted function, a resource), so what is left at
 the end is a flat list of core instantiations and the canon definitions between them.
 
-Types are replayed with `_wit_binary`'s readers in each frame's own type scope, so each
+Types are replayed with `wit._binary`'s readers in each frame's own type scope, so each
 `(type (resource ...))` read in an instantiation is a new `ResourceVar`: a fresh
 `ResourceDef` per instantiation. An imported item is the very item supplied (types
 included), so a nested component's imported resources are its parent's, with no
@@ -36,10 +36,10 @@ import typing as t
 import dataclasses
 from dataclasses import dataclass, field
 
-from .. import _wit_binary as b
-from .. import _wit_model as w
+from ..wit import _binary as b
+from ..wit import _model as w
 from .._errors import DecodeError
-from .._wit_decode import _function_kind, decode
+from ..wit._decode import _function_kind, decode
 from . import _parse as P
 from ._parse import check_index
 

@@ -106,7 +106,7 @@ class WasiContext:
         self._stdin = self._input(self.wasi.stdin)
         self._stdout_stream = self._output(self.wasi.stdout, self.stdout, 1, "stdout")
         # the guest's last words on stderr, whatever its mode: a Trap carries them (_traps)
-        from ..._traps import OutputTail
+        from .._traps import OutputTail
 
         self.stderr_tail = OutputTail()
         self._stderr_stream = self._output(self.wasi.stderr, self.stderr, 2, "stderr", self.stderr_tail.write)
@@ -115,7 +115,7 @@ class WasiContext:
         self._insecure_seed = (int.from_bytes(seed[:8], "little"), int.from_bytes(seed[8:], "little"))
 
     def provider(self, key: str, iface: Any) -> Optional[Any]:
-        """The provider for import `key` (its `_wit_model.Interface` is `iface`), or None
+        """The provider for import `key` (its `wit._model.Interface` is `iface`), or None
         when this package does not implement it (the import is then missing)."""
         if not served(key):
             return None

@@ -239,9 +239,9 @@ class WitTypes:
         self._classes: dict = {}
 
     def register(self, key: str, iface: Any) -> None:
-        """Record the classes of interface `iface` (a `_wit_model.Interface`) imported as `key`."""
-        from ... import _wit_model as w
-        from ..._pytypes import class_for, has_class, variant_classes
+        """Record the classes of interface `iface` (a `wit._model.Interface`) imported as `key`."""
+        from ...wit import _model as w
+        from ...types._pytypes import class_for, has_class, variant_classes
 
         base = key.split("@", 1)[0]
         for name, td in iface.types.items():

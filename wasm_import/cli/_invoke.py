@@ -22,13 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._command import call_to_end
-from ._errors import LinkError
-from ._names import snake
-from ._values import Err, Ok
-from ._wasi import Wasi
+from ..bindings import _plan as b
+from ..wit import _model as w
+from ..hook._command import call_to_end
+from .._errors import LinkError
+from ..types._names import snake
+from .._values import Err, Ok
+from .._wasi import Wasi
 from ._wave import parse_call, to_wave
 
 __all__ = ["Outcome", "invoke", "export_names", "unlinked_imports"]

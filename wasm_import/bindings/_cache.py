@@ -37,8 +37,8 @@ tree keep separate files instead of overwriting each other's.
 A cache file is used only for the engine and the source it was made from:
 
 - the engine id (`engine_id()`) names wasmtime's version, the engine settings, the
-  platform, and the shape of the WIT model classes (so a wasm-import upgrade that changes
-  them never unpickles an old world);
+  platform, and the shape of the WIT model classes: their module, names and fields (so
+  a wasm-import upgrade that moves or changes them never unpickles an old world);
 - the source key of a plain file is its size, mtime and ctime (`Source.file`), as a
   `.pyc` uses size and mtime; the ctime also catches a file replaced by one of the same
   size with its mtime copied over (`cp -p`, archives), since no program can set a ctime.
@@ -93,12 +93,12 @@ import zlib
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
 
-from .runtime import backend as _backend
-from . import _wit_model
-from ._errors import DecodeError
+from ..runtime import backend as _backend
+from ..wit import _model as _wit_model
+from .._errors import DecodeError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._wit_model import World
+    from ..wit._model import World
 
 __all__ = ["Source", "load_component", "cache_paths", "cache_path_for", "cache_tag", "engine_id",
            "user_cache_dir", "MAGIC", "FORMAT_VERSION", "CACHE_ENV", "CACHE_DIR_ENV", "QUIET_ENV"]
@@ -197,7 +197,7 @@ def load_component(source: Source, *, cache_path: Optional[str] = None
         hit = _read(path, source.key)
         if hit is not None:
             return hit
-    from ._wit_decode import decode
+    from ..wit._decode import decode
 
     wasm = source.read()
     try:
@@ -330,9 +330,11 @@ def _machine() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _model_shape() -> int:
-    """A CRC-32 of the WIT model's classes and their fields: pickled worlds stay valid
-    exactly as long as this does."""
-    parts = []
+    """A CRC-32 of the WIT model's module name, classes and their fields: pickled worlds
+    (and the plans beside them, which name model classes too) stay valid exactly as long
+    as this does. A pickle names each class by module, so moving the model to another
+    module makes every old cache file a miss instead of a file the unpickler refuses."""
+    parts = [_wit_model.__name__]
     for name in _wit_model.__all__:
         obj = getattr(_wit_model, name)
         if isinstance(obj, type) and hasattr(obj, "__dataclass_fields__"):

@@ -13,7 +13,7 @@ until it stops making progress for `DRAIN_SECONDS` to finish.
 
 The import hook must be installed before Python looks for `foo`: that is, `wasm_import`
 must already be imported at startup. `python -m wasm_import startup-hook` writes the
-one-line `.pth` file that does it (see `_cli.run_startup_hook`); `sitecustomize` works too.
+one-line `.pth` file that does it (see `cli._main.run_startup_hook`); `sitecustomize` works too.
 
 ## The sandbox
 
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, List, Mapping, NoReturn, Optional
 if TYPE_CHECKING:  # pragma: no cover
     import importlib.machinery
 
-    from ._wasi import Dir, Wasi
+    from .._wasi import Dir, Wasi
 
 __all__ = ["run_module", "wasi_from_environment", "call_to_end", "DIRS_VARIABLE", "ENV_VARIABLE",
            "DRAIN_SECONDS"]
@@ -67,8 +67,8 @@ def run_module(spec: "importlib.machinery.ModuleSpec") -> NoReturn:
 
 def _status_of(run_interface: str, module: Any, wasi: "Wasi") -> int:
     """Instantiate, call `run`, and turn the outcome into an exit status."""
-    from ._errors import GuestExit
-    from ._values import Err
+    from .._errors import GuestExit
+    from .._values import Err
 
     sys.stdout.flush()  # the guest writes to the same file descriptors
     sys.stderr.flush()
@@ -117,7 +117,7 @@ def _run_export(module: Any) -> Optional[str]:
 
 def wasi_from_environment(environ: Mapping[str, str], argv: List[str]) -> "Wasi":
     """The command's sandbox: argv and inherited stdio, plus the grants in `environ`."""
-    from ._wasi import Wasi
+    from .._wasi import Wasi
 
     names = _split(environ.get(ENV_VARIABLE, ""))
     env = {name: environ[name] for name in names if name in environ}
@@ -128,7 +128,7 @@ def wasi_from_environment(environ: Mapping[str, str], argv: List[str]) -> "Wasi"
 
 def _parse_dir(grant: str) -> "Dir":
     """`host::guest[:ro|:rw]` -> Dir. Raises ValueError for anything else."""
-    from ._wasi import Dir
+    from .._wasi import Dir
 
     host, sep, rest = grant.partition("::")
     if not sep or not host or not rest:

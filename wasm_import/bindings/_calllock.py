@@ -19,20 +19,14 @@ import re
 import threading
 from typing import Any, Dict, Optional
 
-from ._errors import WasmImportError
+from .._errors import DeadlockError
 
-__all__ = ["DeadlockError", "wait_for_instance"]
+__all__ = ["wait_for_instance"]
 
 _SLICE = 0.02  # seconds between checks while waiting
 
 _waiting: Dict[int, Any] = {}  # thread ident -> the lock it is waiting for
 _OWNER = re.compile(r"owner=(\d+)")
-
-
-class DeadlockError(WasmImportError, RuntimeError):
-    """A call would wait forever: the instance it needs is busy in a thread that is itself
-    waiting for an instance this thread is inside (host functions calling each other's
-    instances from several threads)."""
 
 
 def _owner(lock: Any) -> Optional[int]:

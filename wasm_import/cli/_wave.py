@@ -33,10 +33,10 @@ import re
 import struct
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
 
-from . import _wit_model as w
-from ._names import snake
-from ._pytypes import class_for, is_option, variant_classes, wit_type_name
-from ._values import Err, Ok, Some
+from ..wit import _model as w
+from ..types._names import snake
+from ..types._pytypes import class_for, is_option, variant_classes, wit_type_name
+from .._values import Err, Ok, Some
 
 __all__ = ["WaveError", "Call", "parse", "parse_call", "to_wave"]
 
@@ -253,11 +253,30 @@ class _Parser:
         ty = w.unalias(ty)
         if isinstance(ty, w.Primitive):
             return self.primitive(ty)
-        kind = ty.kind
-        method = getattr(self, "kind_" + type(kind).__name__.lower(), None)
-        if method is None:
-            self.fail(f"values of WIT type {wit_type_name(ty)} cannot be written in WAVE")
-        return method(ty, kind)
+        match ty.kind:
+            case w.List() as kind:
+                return self.kind_list(ty, kind)
+            case w.FixedList() as kind:
+                return self.kind_fixedlist(ty, kind)
+            case w.Map() as kind:
+                return self.kind_map(ty, kind)
+            case w.Tuple() as kind:
+                return self.kind_tuple(ty, kind)
+            case w.Record() as kind:
+                return self.kind_record(ty, kind)
+            case w.Flags() as kind:
+                return self.kind_flags(ty, kind)
+            case w.Enum() as kind:
+                return self.kind_enum(ty, kind)
+            case w.Variant() as kind:
+                return self.kind_variant(ty, kind)
+            case w.Option() as kind:
+                return self.kind_option(ty, kind)
+            case w.Result() as kind:
+                return self.kind_result(ty, kind)
+            case w.Resource() | w.Own() | w.Borrow() | w.Future() | w.Stream() | w.Alias():
+                self.fail(f"values of WIT type {wit_type_name(ty)} cannot be written in WAVE")
+        raise AssertionError(f"unknown WIT type kind {ty.kind!r}")
 
     def primitive(self, ty: w.Primitive) -> Any:
         tok = self.token
@@ -572,13 +591,31 @@ def _write(value: Any, ty: w.Type, out: List[str]) -> None:
     if isinstance(ty, w.Primitive):
         out.append(_primitive_text(value, ty))
         return
-    writer = _WRITERS.get(type(ty.kind))
-    if writer is None:
-        if isinstance(ty.kind, (w.Own, w.Borrow)):  # WAVE has no notation for resources yet
+    match ty.kind:
+        case w.List() | w.FixedList():
+            _write_list(value, ty, out)
+        case w.Map():
+            _write_map(value, ty, out)
+        case w.Tuple():
+            _write_tuple(value, ty, out)
+        case w.Record():
+            _write_record(value, ty, out)
+        case w.Flags():
+            _write_flags(value, ty, out)
+        case w.Enum():
+            _write_enum(value, ty, out)
+        case w.Variant():
+            _write_variant(value, ty, out)
+        case w.Option():
+            _write_option(value, ty, out)
+        case w.Result():
+            _write_result(value, ty, out)
+        case w.Own() | w.Borrow():  # WAVE has no notation for resources yet
             out.append(f"<{wit_type_name(ty)}>")
-            return
-        raise TypeError(f"values of WIT type {wit_type_name(ty)} cannot be written in WAVE")
-    writer(value, ty, out)
+        case w.Resource() | w.Future() | w.Stream() | w.Alias():
+            raise TypeError(f"values of WIT type {wit_type_name(ty)} cannot be written in WAVE")
+        case kind:
+            raise AssertionError(f"unknown WIT type kind {kind!r}")
 
 
 def _wrong(expected: str, value: Any) -> TypeError:
@@ -792,9 +829,3 @@ def _write_result(value: Any, ty: w.TypeDef, out: List[str]) -> None:
     _write(value.value, payload, out)
     out.append(")")
 
-
-_WRITERS: Dict[type, Callable[[Any, w.TypeDef, List[str]], None]] = {
-    w.List: _write_list, w.FixedList: _write_list, w.Map: _write_map, w.Tuple: _write_tuple,
-    w.Record: _write_record, w.Flags: _write_flags, w.Enum: _write_enum, w.Variant: _write_variant,
-    w.Option: _write_option, w.Result: _write_result,
-}

@@ -27,10 +27,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import _wit_model as w
-from ._names import pascal, snake
-from ._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
-from ._errors import InstancePoisonedError
+from ..wit import _model as w
+from ..types._names import pascal, snake
+from ..types._pytypes import annotation, class_for, has_class, variant_classes, wit_signature
+from .._errors import InstancePoisonedError
 
 __all__ = ["build_plan", "ModulePlan", "ExportPlan", "ImportPlan", "GuestResource"]
 

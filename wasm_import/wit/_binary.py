@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import typing as t
 
-from . import _wit_model as _m
-from ._errors import DecodeError
+from . import _model as _m
+from .._errors import DecodeError
 
 __all__ = ["Reader", "parse_component", "ParsedComponent", "Extern", "ExternName", "Budget"]
 

@@ -6,7 +6,7 @@ the host (`HostImports`: which Python callable implements an import, what to do 
 guest drops a host resource) from what `_linking.resolve_imports` found, and turns
 resource handles into Python objects (`PythonResources`):
 
-- a guest-defined resource is an object of its resource class (`_bindings.GuestResource`)
+- a guest-defined resource is an object of its resource class (`_plan.GuestResource`)
   that holds a `Rep` (run-time type and rep); passing it as `own` moves the rep back into
   the guest's handle table, as `borrow` lends it for one call;
 - a host-defined resource is the Python object itself, kept in a per-instance table
@@ -21,14 +21,14 @@ import threading
 import weakref
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._errors import LinkError, Trap
-from ._limits import NO_LIMITS, Limits
-from ._traps import OutputTail, guest_trap
+from . import _plan as b
+from ..wit import _model as w
+from .._errors import LinkError, Trap
+from .._limits import NO_LIMITS, Limits
+from ..runtime._traps import OutputTail, guest_trap
 from ._calllock import wait_for_instance
-from .runtime import _handles
-from .runtime._instance import HostImports, Instance
+from ..runtime import _handles
+from ..runtime._instance import HostImports, Instance
 
 __all__ = ["CoreEngineInstance", "PythonResources"]
 

@@ -21,10 +21,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple, Union
 
-from . import _wit_model as w
+from ..wit import _model as w
 from ._names import pascal, shouty, snake, variant_case_class
-from ._values import Ok, Err, Some
-from ._wit_print import type_name
+from .._values import Ok, Err, Some
+from ..wit._print import type_name
 
 __all__ = ["VariantClasses", "class_for", "variant_classes", "annotation", "wit_type_name"]
 
@@ -49,19 +49,20 @@ _classes: Dict[w.TypeDef, Any] = {}
 # equal one in another. The TypeDef is plain data from the WIT model.
 
 def _rebuild(td: w.TypeDef, module: str, case: Optional[str], state: Any) -> Any:
-    kind = td.kind
-    if isinstance(kind, w.Record):
-        return class_for(td, module)(*state)
-    if isinstance(kind, w.Variant):
-        for name, cls, has_payload in variant_classes(td, module).cases:
-            if name == case:
-                return cls(*state) if has_payload else cls()
-        raise ValueError(f"variant {td.name!r} has no case {case!r}")
-    if isinstance(kind, w.Enum):
-        return class_for(td, module)[state]
-    if isinstance(kind, w.Flags):
-        return class_for(td, module)(state)
-    raise TypeError(f"not a WIT value type: {td!r}")
+    match td.kind:
+        case w.Record():
+            return class_for(td, module)(*state)
+        case w.Variant():
+            for name, cls, has_payload in variant_classes(td, module).cases:
+                if name == case:
+                    return cls(*state) if has_payload else cls()
+            raise ValueError(f"variant {td.name!r} has no case {case!r}")
+        case w.Enum():
+            return class_for(td, module)[state]
+        case w.Flags():
+            return class_for(td, module)(state)
+        case _:
+            raise TypeError(f"not a WIT value type: {td!r}")
 
 
 def _reduce_dataclass(self: Any) -> Any:
@@ -183,37 +184,39 @@ def annotation(ty: Optional[w.Type]) -> Any:
         return None
     if isinstance(ty, w.Primitive):
         return _PRIMITIVE_ANNOTATIONS[ty]
-    kind = ty.kind
-    if has_class(ty):
-        if isinstance(kind, w.Variant):
+    match ty.kind:
+        case w.Variant():
             return variant_classes(ty).union
-        return class_for(ty)
-    if isinstance(kind, w.Alias):
-        return annotation(kind.target)
-    if isinstance(kind, w.List):
-        if w.unalias(kind.element) is w.Primitive.U8:
-            return bytes
-        return typing.List[annotation(kind.element)]  # type: ignore[misc]
-    if isinstance(kind, w.FixedList):
-        return typing.List[annotation(kind.element)]  # type: ignore[misc]
-    if isinstance(kind, w.Map):
-        return typing.Dict[annotation(kind.key), annotation(kind.value)]  # type: ignore[misc]
-    if isinstance(kind, w.Tuple):
-        if not kind.types:
-            return typing.Tuple[()]
-        return typing.Tuple[tuple(annotation(t) for t in kind.types)]  # type: ignore[misc]
-    if isinstance(kind, w.Option):
-        inner = annotation(kind.type)
-        return Optional[Some[inner]] if is_option(kind.type) else Optional[inner]  # type: ignore[valid-type]
-    if isinstance(kind, w.Result):
-        return Union[Ok[annotation(kind.ok)], Err[annotation(kind.err)]]  # type: ignore[misc]
-    if isinstance(kind, (w.Own, w.Borrow)):
-        resource = w.unalias(kind.resource)
-        assert isinstance(resource, w.TypeDef)
-        return pascal(resource.name or "resource")  # a forward reference: resource classes are per module
-    if isinstance(kind, w.Resource):
-        return pascal(ty.name or "resource")
-    return Any  # future, stream: not supported by the engine yet
+        case w.Record() | w.Enum() | w.Flags():
+            return class_for(ty)
+        case w.Alias(target=target):
+            return annotation(target)
+        case w.List(element=element):
+            if w.unalias(element) is w.Primitive.U8:
+                return bytes
+            return typing.List[annotation(element)]  # type: ignore[misc]
+        case w.FixedList(element=element):
+            return typing.List[annotation(element)]  # type: ignore[misc]
+        case w.Map(key=key, value=value):
+            return typing.Dict[annotation(key), annotation(value)]  # type: ignore[misc]
+        case w.Tuple(types=types):
+            if not types:
+                return typing.Tuple[()]
+            return typing.Tuple[tuple(annotation(t) for t in types)]  # type: ignore[misc]
+        case w.Option(type=payload):
+            inner = annotation(payload)
+            return Optional[Some[inner]] if is_option(payload) else Optional[inner]  # type: ignore[valid-type]
+        case w.Result(ok=ok, err=err):
+            return Union[Ok[annotation(ok)], Err[annotation(err)]]  # type: ignore[misc]
+        case w.Own(resource=resource) | w.Borrow(resource=resource):
+            target = w.unalias(resource)
+            assert isinstance(target, w.TypeDef)
+            return pascal(target.name or "resource")  # a forward reference: resource classes are per module
+        case w.Resource():
+            return pascal(ty.name or "resource")
+        case w.Future() | w.Stream():
+            return Any
+    raise AssertionError(f"unknown WIT type kind {ty.kind!r}")
 
 
 # -- WIT spelling of a type, for signatures in docstrings and error messages ----------------

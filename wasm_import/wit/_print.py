@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typing as t
 
-from . import _wit_model as m
+from . import _model as m
 
 __all__ = ["to_wit"]
 
@@ -299,23 +299,24 @@ class _Printer:
         self.out.close()
 
     def declare(self, typedef: m.TypeDef) -> None:
-        kind, name = typedef.kind, escape(t.cast(str, typedef.name))
-        if isinstance(kind, m.Record):
-            self.block(f"record {name}", [(f.docs, f"{escape(f.name)}: {type_name(f.type)},")
-                                          for f in kind.fields])
-        elif isinstance(kind, m.Variant):
-            self.block(f"variant {name}", [(c.docs, f"{escape(c.name)}{_payload(c.type)},")
-                                           for c in kind.cases])
-        elif isinstance(kind, m.Enum):
-            self.block(f"enum {name}", [(c.docs, f"{escape(c.name)},") for c in kind.cases])
-        elif isinstance(kind, m.Flags):
-            self.block(f"flags {name}", [(f.docs, f"{escape(f.name)},") for f in kind.flags])
-        elif isinstance(kind, m.Own):
-            self.out.line(f"type {name} = own<{escape(t.cast(str, kind.resource.name))}>;")
-        elif isinstance(kind, m.Alias):
-            self.out.line(f"type {name} = {type_name(kind.target)};")
-        else:
-            self.out.line(f"type {name} = {_anonymous_type(kind)};")
+        name = escape(t.cast(str, typedef.name))
+        match typedef.kind:
+            case m.Record(fields=fields):
+                self.block(f"record {name}", [(f.docs, f"{escape(f.name)}: {type_name(f.type)},")
+                                              for f in fields])
+            case m.Variant(cases=cases):
+                self.block(f"variant {name}", [(c.docs, f"{escape(c.name)}{_payload(c.type)},")
+                                               for c in cases])
+            case m.Enum(cases=enum_cases):
+                self.block(f"enum {name}", [(c.docs, f"{escape(c.name)},") for c in enum_cases])
+            case m.Flags(flags=flags):
+                self.block(f"flags {name}", [(f.docs, f"{escape(f.name)},") for f in flags])
+            case m.Own(resource=resource):
+                self.out.line(f"type {name} = own<{escape(t.cast(str, resource.name))}>;")
+            case m.Alias(target=target):
+                self.out.line(f"type {name} = {type_name(target)};")
+            case kind:
+                self.out.line(f"type {name} = {_anonymous_type(kind)};")
 
     def block(self, header: str, lines: t.List[t.Tuple[m.Docs, str]]) -> None:
         self.out.open(header)
@@ -363,28 +364,31 @@ def type_name(ty: m.Type) -> str:
 
 
 def _anonymous_type(kind: m.TypeDefKind) -> str:
-    if isinstance(kind, m.Own):
-        return escape(t.cast(str, kind.resource.name))
-    if isinstance(kind, m.Borrow):
-        return f"borrow<{escape(t.cast(str, kind.resource.name))}>"
-    if isinstance(kind, m.List):
-        return f"list<{type_name(kind.element)}>"
-    if isinstance(kind, m.FixedList):
-        return f"list<{type_name(kind.element)}, {kind.size}>"
-    if isinstance(kind, m.Map):
-        return f"map<{type_name(kind.key)}, {type_name(kind.value)}>"
-    if isinstance(kind, m.Tuple):
-        return f"tuple<{', '.join(type_name(x) for x in kind.types)}>"
-    if isinstance(kind, m.Option):
-        return f"option<{type_name(kind.type)}>"
-    if isinstance(kind, m.Result):
-        return _result(kind)
-    if isinstance(kind, (m.Future, m.Stream)):
-        word = "future" if isinstance(kind, m.Future) else "stream"
-        return word if kind.type is None else f"{word}<{type_name(kind.type)}>"
-    if isinstance(kind, m.Alias):
-        return type_name(kind.target)
-    raise ValueError(f"a {type(kind).__name__.lower()} type must be named to be printed")
+    match kind:
+        case m.Own(resource=resource):
+            return escape(t.cast(str, resource.name))
+        case m.Borrow(resource=resource):
+            return f"borrow<{escape(t.cast(str, resource.name))}>"
+        case m.List(element=element):
+            return f"list<{type_name(element)}>"
+        case m.FixedList(element=element, size=size):
+            return f"list<{type_name(element)}, {size}>"
+        case m.Map(key=key, value=value):
+            return f"map<{type_name(key)}, {type_name(value)}>"
+        case m.Tuple(types=types):
+            return f"tuple<{', '.join(type_name(x) for x in types)}>"
+        case m.Option(type=payload):
+            return f"option<{type_name(payload)}>"
+        case m.Result():
+            return _result(kind)
+        case m.Future(type=payload) | m.Stream(type=payload):
+            word = "future" if isinstance(kind, m.Future) else "stream"
+            return word if payload is None else f"{word}<{type_name(payload)}>"
+        case m.Alias(target=target):
+            return type_name(target)
+        case m.Record() | m.Variant() | m.Enum() | m.Flags() | m.Resource():
+            raise ValueError(f"a {type(kind).__name__.lower()} type must be named to be printed")
+    raise AssertionError(f"unknown WIT type kind {kind!r}")
 
 
 def _result(kind: m.Result) -> str:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._pytypes import wit_signature
-from ._names import pascal
+from ..bindings import _plan as b
+from ..wit import _model as w
+from ..types._pytypes import wit_signature
+from ..types._names import pascal
 from ._stubs import TypeNamer, class_types, namespaces, python_signature
 
 __all__ = ["summary", "capability"]

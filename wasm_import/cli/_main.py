@@ -12,7 +12,7 @@ import sys
 import typing as t
 from pathlib import Path
 
-from ._errors import WasmImportError
+from .._errors import WasmImportError
 
 __all__ = ["main"]
 
@@ -21,7 +21,7 @@ Handler = t.Callable[[argparse.Namespace], int]
 
 def run_wit(args: argparse.Namespace) -> int:
     """Print the WIT world of a component, like `wasm-tools component wit`."""
-    from . import wit
+    from .. import wit
 
     data = Path(args.file).read_bytes()
     sys.stdout.write(wit.to_wit(wit.decode(data)))
@@ -50,7 +50,7 @@ def _grants(args: argparse.Namespace, argv: t.Sequence[str]) -> t.Any:
     """The `Wasi` sandbox that the grant flags describe, with this process's stdio."""
     import os
 
-    from ._wasi import Dir, Wasi
+    from .._wasi import Dir, Wasi
 
     dirs = []
     for grant in args.dir:
@@ -76,7 +76,7 @@ def run_call(args: argparse.Namespace) -> int:
     or by its full WIT name (`docs:adder/add@0.1.0#add(1, 2)`). Exits with status 1 when
     the function returns `err(...)`, 2 when the expression is wrong.
     """
-    from . import load
+    from .. import load
     from ._invoke import invoke
     from ._wave import WaveError
 
@@ -110,8 +110,8 @@ def add_call(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
 def run_run(args: argparse.Namespace) -> int:
     """Run a `wasi:cli` command component: its exit status is 0 when `run` succeeds, 1
     when it fails, or the code it passed to `exit`."""
-    from . import load
-    from ._command import _run_export, _status_of
+    from .. import load
+    from ..hook._command import _run_export, _status_of
 
     try:
         wasi = _grants(args, [Path(args.file).name, *args.args])
@@ -196,9 +196,9 @@ def add_stubs(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -
 def run_inspect(args: argparse.Namespace) -> int:
     """Summarize a component: its imports, grouped by the capability they would grant, and
     its exports with their Python signatures."""
-    from ._bindings import build_plan
+    from ..bindings._plan import build_plan
     from ._inspect import summary
-    from ._wit_decode import decode
+    from ..wit._decode import decode
 
     path = Path(args.file)
     plan = build_plan(decode(path.read_bytes()), path.stem)

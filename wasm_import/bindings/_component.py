@@ -24,11 +24,11 @@ import types
 import weakref
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
-from . import _bindings as b
-from ._errors import InstancePoisonedError
-from ._limits import NO_LIMITS, Limits
-from ._wasi import DEFAULT_WASI, Wasi
-from ._wit_decode import decode
+from . import _plan as b
+from .._errors import InstancePoisonedError
+from .._limits import NO_LIMITS, Limits
+from .._wasi import DEFAULT_WASI, Wasi
+from ..wit._decode import decode
 
 __all__ = ["ComponentModule", "ComponentInstance", "Namespace", "load", "init_component_module"]
 
@@ -54,7 +54,7 @@ class ComponentInstance:
 
     def __init__(self, module: "ComponentModule", imports: Optional[Mapping[str, Any]],
                  wasi: Optional[Wasi], limits: Optional[Limits] = None, *, default: bool = False) -> None:
-        from ._core_instance import CoreEngineInstance
+        from ._instance import CoreEngineInstance
         from ._linking import resolve_imports
 
         plan: b.ModulePlan = module.__wasm_plan__
@@ -147,7 +147,7 @@ def _wasi_context(plan: b.ModulePlan, wasi: Optional[Wasi]) -> Any:
     """The instance's WASI (`runtime.wasi`, Python), when the component imports any."""
     if not plan.needs_wasi:
         return None
-    from .runtime.wasi import WasiContext
+    from ..runtime.wasi import WasiContext
 
     return WasiContext(wasi or DEFAULT_WASI)
 

@@ -3,7 +3,7 @@
     text = stub_text(build_plan(decode(wasm), "foo"), source="foo.wasm")
 
 The stub is written from the same `ModulePlan` the runtime module is built from
-(`_bindings.build_plan`), so the two cannot drift: every name the plan gives the module
+(`bindings._plan.build_plan`), so the two cannot drift: every name the plan gives the module
 appears in the stub with the same parameters, and the WIT docs and `WIT:`/`Raises:` lines
 of the plan are the docstrings. Data flows one way: WIT model -> plan -> stub text.
 
@@ -36,11 +36,11 @@ import inspect
 import os
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._component import ComponentModule
-from ._names import pascal, shouty, snake, variant_case_class
-from ._pytypes import has_class, is_option
+from ..bindings import _plan as b
+from ..wit import _model as w
+from ..bindings._component import ComponentModule
+from ..types._names import pascal, shouty, snake, variant_case_class
+from ..types._pytypes import has_class, is_option
 
 __all__ = ["stub_text", "stub_for_file", "TypeNamer", "python_signature", "namespaces", "class_types"]
 
@@ -58,7 +58,7 @@ import typing as _t
 import typing_extensions as _te
 
 import wasm_import as _w
-from wasm_import._component import ComponentInstance as _ComponentInstance
+from wasm_import.bindings._component import ComponentInstance as _ComponentInstance
 """
 
 _PRIMITIVES = {
@@ -127,37 +127,39 @@ class TypeNamer:
         ty = w.unalias(ty)
         if isinstance(ty, w.Primitive):
             return _PRIMITIVES[ty].format(t=t)
-        kind = ty.kind
-        if has_class(ty):
-            return self.home(ty)
-        if isinstance(kind, w.List):
-            if w.unalias(kind.element) is w.Primitive.U8:
-                return "bytes"
-            return f"{t}List[{self.annotation(kind.element, scope, imported)}]"
-        if isinstance(kind, w.FixedList):
-            return f"{t}List[{self.annotation(kind.element, scope, imported)}]"
-        if isinstance(kind, w.Map):
-            key, value = (self.annotation(x, scope, imported) for x in (kind.key, kind.value))
-            return f"{t}Dict[{key}, {value}]"
-        if isinstance(kind, w.Tuple):
-            items = ", ".join(self.annotation(x, scope, imported) for x in kind.types) or "()"
-            return f"{t}Tuple[{items}]"
-        if isinstance(kind, w.Option):
-            inner = self.annotation(kind.type, scope, imported)
-            return f"{t}Optional[{v}Some[{inner}]]" if is_option(kind.type) else f"{t}Optional[{inner}]"
-        if isinstance(kind, w.Result):
-            ok, err = (self.annotation(x, scope, imported) for x in (kind.ok, kind.err))
-            return f"{t}Union[{v}Ok[{ok}], {v}Err[{err}]]"
-        if isinstance(kind, (w.Own, w.Borrow)):
-            resource = w.unalias(kind.resource)
-            assert isinstance(resource, w.TypeDef)
-            guest = not imported and not b._resource_is_imported(self.plan.world, resource, scope, imported)
-            if guest and resource in self.resources:
-                return self.resources[resource]
-            return f"{t}Any"
-        if isinstance(kind, (w.Stream, w.Future)):
-            return self.async_value(kind)
-        return f"{t}Any"
+        match ty.kind:
+            case w.Record() | w.Variant() | w.Enum() | w.Flags():
+                return self.home(ty)
+            case w.List(element=element):
+                if w.unalias(element) is w.Primitive.U8:
+                    return "bytes"
+                return f"{t}List[{self.annotation(element, scope, imported)}]"
+            case w.FixedList(element=element):
+                return f"{t}List[{self.annotation(element, scope, imported)}]"
+            case w.Map(key=key_type, value=value_type):
+                key, value = (self.annotation(x, scope, imported) for x in (key_type, value_type))
+                return f"{t}Dict[{key}, {value}]"
+            case w.Tuple(types=types):
+                items = ", ".join(self.annotation(x, scope, imported) for x in types) or "()"
+                return f"{t}Tuple[{items}]"
+            case w.Option(type=payload):
+                inner = self.annotation(payload, scope, imported)
+                return f"{t}Optional[{v}Some[{inner}]]" if is_option(payload) else f"{t}Optional[{inner}]"
+            case w.Result(ok=ok_type, err=err_type):
+                ok, err = (self.annotation(x, scope, imported) for x in (ok_type, err_type))
+                return f"{t}Union[{v}Ok[{ok}], {v}Err[{err}]]"
+            case w.Own(resource=resource) | w.Borrow(resource=resource):
+                target = w.unalias(resource)
+                assert isinstance(target, w.TypeDef)
+                guest = not imported and not b._resource_is_imported(self.plan.world, target, scope, imported)
+                if guest and target in self.resources:
+                    return self.resources[target]
+                return f"{t}Any"
+            case w.Stream() | w.Future() as kind:
+                return self.async_value(kind)
+            case w.Resource() | w.Alias():
+                return f"{t}Any"
+        raise AssertionError(f"unknown WIT type kind {ty.kind!r}")
 
     def async_value(self, kind: "w.Stream | w.Future") -> str:
         """stream<T>: a StreamReader[T] back (chunks of bytes for stream<u8>); anything a
@@ -223,7 +225,7 @@ def namespaces(plan: b.ModulePlan) -> Iterator[Tuple[b.NamespacePlan, Optional[w
 
 def class_types(iface: Optional[w.Interface], plan: b.ModulePlan, ns: b.NamespacePlan) -> List[w.TypeDef]:
     """The named types with a class that the runtime puts in this namespace (as
-    `_bindings` does: an interface's types; for the root, the world-level ones)."""
+    `bindings._plan` does: an interface's types; for the root, the world-level ones)."""
     if iface is not None:
         candidates = list(iface.types.values())
     elif ns is plan.root:
@@ -300,43 +302,49 @@ class _StubBuilder:
                 out.line(f"{case_name}: _te.TypeAlias = {home_prefix}{case_name}")
 
     def definition(self, td: w.TypeDef, name: str, prefix: str) -> None:
-        kind = td.kind
         out = self.out
-        if isinstance(kind, w.Record):
-            out.line("@_dc.dataclass")
-            out.line(f"class {name}:")
-            out.depth += 1
-            out.docstring(_doc(td.docs, f"WIT record `{td.name}`."))
-            for field in kind.fields:
-                out.line(f"{snake(field.name)}: {self.namer.annotation(field.type)}")
-                out.docstring(field.docs.contents)
-            out.depth -= 1
-        elif isinstance(kind, w.Variant):
-            cases = []
-            for case in kind.cases:
-                case_name = variant_case_class(td.name or "variant", case.name)
-                cases.append(prefix + case_name)
+        match td.kind:
+            case w.Record(fields=fields):
                 out.line("@_dc.dataclass")
-                out.line(f"class {case_name}:")
+                out.line(f"class {name}:")
                 out.depth += 1
-                out.docstring(_doc(case.docs, f"Case `{case.name}` of WIT variant `{td.name}`."))
-                if case.type is not None:
-                    out.line(f"value: {self.namer.annotation(case.type)}")
+                out.docstring(_doc(td.docs, f"WIT record `{td.name}`."))
+                for field in fields:
+                    out.line(f"{snake(field.name)}: {self.namer.annotation(field.type)}")
+                    out.docstring(field.docs.contents)
                 out.depth -= 1
-            union = f"_t.Union[{', '.join(cases)}]" if len(cases) > 1 else cases[0]
-            out.line(f"{name}: _te.TypeAlias = {union}")
-            out.docstring(td.docs.contents)
-        elif isinstance(kind, (w.Enum, w.Flags)):
-            is_enum = isinstance(kind, w.Enum)
-            members: List[Tuple[str, w.Docs]] = [
-                (m.name, m.docs) for m in (kind.cases if isinstance(kind, w.Enum) else kind.flags)]
-            out.line(f"class {name}({'_enum.Enum' if is_enum else '_enum.Flag'}):")
-            out.depth += 1
-            out.docstring(_doc(td.docs, f"WIT {'enum' if is_enum else 'flags'} `{td.name}`."))
-            for i, (member, docs) in enumerate(members):
-                out.line(f"{shouty(member)} = {i if is_enum else 1 << i}")
-                out.docstring(docs.contents)
-            out.depth -= 1
+            case w.Variant(cases=variant_cases):
+                cases = []
+                for case in variant_cases:
+                    case_name = variant_case_class(td.name or "variant", case.name)
+                    cases.append(prefix + case_name)
+                    out.line("@_dc.dataclass")
+                    out.line(f"class {case_name}:")
+                    out.depth += 1
+                    out.docstring(_doc(case.docs, f"Case `{case.name}` of WIT variant `{td.name}`."))
+                    if case.type is not None:
+                        out.line(f"value: {self.namer.annotation(case.type)}")
+                    out.depth -= 1
+                union = f"_t.Union[{', '.join(cases)}]" if len(cases) > 1 else cases[0]
+                out.line(f"{name}: _te.TypeAlias = {union}")
+                out.docstring(td.docs.contents)
+            case w.Enum(cases=enum_cases):
+                self.members(td, name, "enum", [(c.name, c.docs) for c in enum_cases])
+            case w.Flags(flags=flags):
+                self.members(td, name, "flags", [(f.name, f.docs) for f in flags])
+            case _:
+                pass  # only the kinds with classes (has_class) are defined here
+
+    def members(self, td: w.TypeDef, name: str, word: str, members: List[Tuple[str, w.Docs]]) -> None:
+        """An enum (members 0, 1, 2...) or flags (1, 2, 4...) class."""
+        out, is_enum = self.out, word == "enum"
+        out.line(f"class {name}({'_enum.Enum' if is_enum else '_enum.Flag'}):")
+        out.depth += 1
+        out.docstring(_doc(td.docs, f"WIT {word} `{td.name}`."))
+        for i, (member, docs) in enumerate(members):
+            out.line(f"{shouty(member)} = {i if is_enum else 1 << i}")
+            out.docstring(docs.contents)
+        out.depth -= 1
 
     # ---- functions and resources
     def function(self, fplan: b.FunctionPlan, name: str, scope: Optional[w.InterfaceRef],
@@ -547,8 +555,8 @@ def stub_text(plan: b.ModulePlan, source: str) -> str:
 def stub_for_file(path: "os.PathLike[str] | str") -> Tuple[str, str]:
     """`(module name, stub text)` for a component file, named as `import` names it
     (`my-comp.wasm` -> `my_comp`). Raises DecodeError for a file that is not a component."""
-    from ._hook import import_name
-    from ._wit_decode import decode
+    from ..hook._finder import import_name
+    from ..wit._decode import decode
 
     file_name = os.path.basename(os.fspath(path))
     name = import_name(file_name) or file_name.rsplit(".", 1)[0]

@@ -60,7 +60,7 @@ defers (returns None, and `PathFinder` imports that module), otherwise (nothing,
 namespace portions) it returns the component's spec.
 
 Modules get `__spec__`, `__file__` (the `.wasm`), `__loader__` and `__cached__` (the
-compiled-code cache file, see `_cache`) as a `.py` module does. `importlib.reload`
+compiled-code cache file, see `bindings._cache`) as a `.py` module does. `importlib.reload`
 re-reads the file. `python -m foo` runs a command component (see `_command`).
 """
 
@@ -76,10 +76,10 @@ import types
 import zipimport
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from ._errors import DecodeError
+from .._errors import DecodeError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import _cache
+    from ..bindings import _cache
 
 __all__ = ["install", "uninstall", "import_name", "WasmFinder", "WasmLoader", "Installation"]
 
@@ -371,7 +371,7 @@ class _Spec(importlib.machinery.ModuleSpec):
     @property
     def cached(self) -> Optional[str]:
         if not self._cache_known:
-            from ._cache import cache_path_for
+            from ..bindings._cache import cache_path_for
 
             self._cached, self._cache_known = cache_path_for(self.origin or ""), True
         return self._cached
@@ -393,13 +393,13 @@ class WasmLoader(importlib.abc.Loader):
         self._read = read or _file_reader(path)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        from ._component import ComponentModule
+        from ..bindings._component import ComponentModule
 
         return ComponentModule(spec.name)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        from . import _cache
-        from ._component import ComponentModule, init_component_module
+        from ..bindings import _cache
+        from ..bindings._component import ComponentModule, init_component_module
 
         if not isinstance(module, ComponentModule):
             raise ImportError(f"{self.path} is a component; it cannot be loaded into a plain module",
@@ -419,7 +419,7 @@ class WasmLoader(importlib.abc.Loader):
     def _source(self) -> "_cache.Source":
         """A plain file is keyed by a stat (a warm import never reads it); anything else
         (a zip member, a resource) by a hash of its bytes."""
-        from . import _cache
+        from ..bindings import _cache
 
         if self._read_file:
             try:
@@ -446,7 +446,7 @@ class WasmLoader(importlib.abc.Loader):
 
     def get_code(self, fullname: str) -> types.CodeType:
         """The code `python -m` runs for this module: it runs the component as a command."""
-        source = "from wasm_import._command import run_module\nrun_module(__spec__)\n"
+        source = "from wasm_import.hook._command import run_module\nrun_module(__spec__)\n"
         return compile(source, f"<wasm-import command {self.path}>", "exec")
 
     def __repr__(self) -> str:

@@ -1,11 +1,11 @@
 """Decode the WIT world of a component binary, in pure Python.
 
-    bytes ──_wit_binary.parse_component──► imports/exports with component-level types
-          ──_WorldBuilder──────────────────► wasm_import.wit.World
+    bytes ──_binary.parse_component──► imports/exports with component-level types
+          ──_WorldBuilder──────────────► wasm_import.wit.World
 
 The first step replays the component-level sections (types, imports, exports, aliases,
 instances, canonical functions), stepping over core modules by their length; see
-`_wit_binary`. The second step turns those types into the WIT model the way wit-parser's
+`_binary`. The second step turns those types into the WIT model the way wit-parser's
 `decoding.rs` does, so the result prints the same WIT as `wasm-tools component wit`:
 
 * An import or export named `ns:pkg/name@1.2.3` (or a plain name whose `implements`
@@ -18,7 +18,7 @@ instances, canonical functions), stepping over core modules by their length; see
 * `[constructor]r`, `[method]r.m` and `[static]r.s` functions attach to the resource `r`
   declared earlier by the same interface (or world).
 * Docs come from the `package-docs` custom section, when a component carries one.
-* The work of a decode is capped (`_wit_binary.Budget`), so small input cannot make it
+* The work of a decode is capped (`_binary.Budget`), so small input cannot make it
   expand into millions of types.
 
 The world of a component is always `root` in package `root:component`, as wit-parser names it.
@@ -30,9 +30,9 @@ import json
 import re
 import typing as t
 
-from . import _wit_binary as b
-from . import _wit_model as m
-from ._errors import DecodeError
+from . import _binary as b
+from . import _model as m
+from .._errors import DecodeError
 
 __all__ = ["decode"]
 

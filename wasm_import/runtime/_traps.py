@@ -24,8 +24,8 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from ._errors import LimitExceeded, Trap
-from ._limits import limit_message
+from .._errors import LimitExceeded, Trap
+from .._limits import limit_message
 
 __all__ = ["OutputTail", "guest_trap", "TAIL_BYTES", "TAIL_LINES"]
 

@@ -24,12 +24,12 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import _bindings as b
-from . import _wit_model as w
-from ._errors import LinkError
-from ._names import pascal, snake
-from ._pytypes import wit_signature
-from ._values import Err
+from . import _plan as b
+from ..wit import _model as w
+from .._errors import LinkError
+from ..types._names import pascal, snake
+from ..types._pytypes import wit_signature
+from .._values import Err
 
 __all__ = ["resolve_imports", "imports_namespace", "HostFunction", "HostResource"]
 
@@ -272,33 +272,27 @@ def same_shape(a: w.Type, b: w.Type) -> bool:
     a, b = w.unalias(a), w.unalias(b)
     if isinstance(a, w.Primitive) or isinstance(b, w.Primitive):
         return a is b
-    ka, kb = a.kind, b.kind
-    if type(ka) is not type(kb):
-        return False
-    if isinstance(ka, w.Record):
-        return (len(ka.fields) == len(kb.fields)  # type: ignore[union-attr]
-                and all(f.name == g.name and same_shape(f.type, g.type)
-                        for f, g in zip(ka.fields, kb.fields)))  # type: ignore[union-attr]
-    if isinstance(ka, w.Variant):
-        return (len(ka.cases) == len(kb.cases)  # type: ignore[union-attr]
-                and all(c.name == d.name and _same_optional(c.type, d.type)
-                        for c, d in zip(ka.cases, kb.cases)))  # type: ignore[union-attr]
-    if isinstance(ka, w.Enum):
-        return [c.name for c in ka.cases] == [c.name for c in kb.cases]  # type: ignore[union-attr]
-    if isinstance(ka, w.Flags):
-        return [f.name for f in ka.flags] == [f.name for f in kb.flags]  # type: ignore[union-attr]
-    if isinstance(ka, w.Tuple):
-        return (len(ka.types) == len(kb.types)  # type: ignore[union-attr]
-                and all(map(same_shape, ka.types, kb.types)))  # type: ignore[union-attr]
-    if isinstance(ka, (w.List, w.Option)):
-        inner = "element" if isinstance(ka, w.List) else "type"
-        return same_shape(getattr(ka, inner), getattr(kb, inner))
-    if isinstance(ka, w.Result):
-        return _same_optional(ka.ok, kb.ok) and _same_optional(ka.err, kb.err)  # type: ignore[union-attr]
-    if isinstance(ka, (w.Own, w.Borrow)):
-        ra, rb = w.unalias(ka.resource), w.unalias(kb.resource)  # type: ignore[union-attr]
-        return getattr(ra, "name", None) == getattr(rb, "name", None)
-    return ka == kb
+    match a.kind, b.kind:
+        case w.Record(fields=fa), w.Record(fields=fb):
+            return len(fa) == len(fb) and all(f.name == g.name and same_shape(f.type, g.type)
+                                              for f, g in zip(fa, fb))
+        case w.Variant(cases=ca), w.Variant(cases=cb):
+            return len(ca) == len(cb) and all(c.name == d.name and _same_optional(c.type, d.type)
+                                              for c, d in zip(ca, cb))
+        case w.Enum(cases=ca), w.Enum(cases=cb):
+            return [c.name for c in ca] == [c.name for c in cb]
+        case w.Flags(flags=fa), w.Flags(flags=fb):
+            return [f.name for f in fa] == [f.name for f in fb]
+        case w.Tuple(types=ta), w.Tuple(types=tb):
+            return len(ta) == len(tb) and all(map(same_shape, ta, tb))
+        case (w.List(element=ea), w.List(element=eb)) | (w.Option(type=ea), w.Option(type=eb)):
+            return same_shape(ea, eb)
+        case w.Result(ok=oa, err=ea), w.Result(ok=ob, err=eb):
+            return _same_optional(oa, ob) and _same_optional(ea, eb)
+        case (w.Own(resource=ra), w.Own(resource=rb)) | (w.Borrow(resource=ra), w.Borrow(resource=rb)):
+            return getattr(w.unalias(ra), "name", None) == getattr(w.unalias(rb), "name", None)
+        case ka, kb:  # two different kinds (never equal), or kinds compared whole: fixed-size
+            return bool(ka == kb)  # lists, maps, resources, futures, streams
 
 
 def _noted(target: Callable[..., Any], describe: str) -> Callable[..., Any]:

@@ -8,9 +8,9 @@
 so it is fast even for large components. Bad input raises `wasm_import.DecodeError`.
 """
 
-from ._wit_decode import decode
-from ._wit_model import *  # noqa: F403  (the model is the public surface of this module)
-from ._wit_model import __all__ as _model_all
-from ._wit_print import to_wit
+from ._decode import decode
+from ._model import *  # noqa: F403  (the model is the public surface of this module)
+from ._model import __all__ as _model_all
+from ._print import to_wit
 
 __all__ = ["decode", "to_wit", *_model_all]

@@ -19,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import _wit_model as w
+from ..wit import _model as w
 from ._names import snake
 from ._pytypes import class_for, is_option, variant_classes, wit_type_name
-from ._values import Err, Ok, Some
+from .._values import Err, Ok, Some
 
 __all__ = ["describe", "wrong", "prefixed", "int_check", "int_bounds", "bool_check", "float_check",
            "char_check", "str_check", "encode_error", "bytes_check", "list_check", "tuple_check",
