@@ -14,21 +14,15 @@ import functools
 import importlib.util
 import os
 import sys
-from typing import Any, Iterable, Tuple
+from typing import Any, Tuple
 
-__all__ = ["WasmtimeError", "wasmtime_version", "split_trap_text", "take_error", "c_function"]
+__all__ = ["WasmtimeError", "wasmtime_version", "split_trap_text", "c_function"]
 
 _ptr = ctypes.c_void_p
 
 
 class WasmtimeError(Exception):
     """wasmtime refused a request (its message is the text)."""
-
-
-class _ByteVec(ctypes.Structure):
-    """`wasm_byte_vec_t`: a size and a pointer to bytes owned by wasmtime."""
-
-    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
 
 
 def _library_path() -> str:
@@ -70,28 +64,7 @@ def wasmtime_version() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _lib() -> Any:
-    lib = ctypes.CDLL(_library_path())
-    _declare(lib, "wasm_byte_vec_delete", None, [ctypes.POINTER(_ByteVec)])
-    _declare(lib, "wasmtime_error_message", None, [_ptr, ctypes.POINTER(_ByteVec)])
-    _declare(lib, "wasmtime_error_delete", None, [_ptr])
-    return lib
-
-
-def _declare(lib: Any, name: str, restype: Any, argtypes: Iterable[Any]) -> None:
-    func = getattr(lib, name)
-    func.restype = restype
-    func.argtypes = list(argtypes)
-
-
-def take_error(error: Any) -> str:
-    """The message of an owned `wasmtime_error_t *` (pointer or address), which is freed."""
-    lib = _lib()
-    vec = _ByteVec()
-    lib.wasmtime_error_message(error, ctypes.byref(vec))
-    message = ctypes.string_at(vec.data, vec.size).decode("utf-8", "replace")
-    lib.wasm_byte_vec_delete(ctypes.byref(vec))
-    lib.wasmtime_error_delete(error)
-    return message
+    return ctypes.CDLL(_library_path())
 
 
 def c_function(name: str, restype: Any, *argtypes: Any) -> Any:

@@ -76,7 +76,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _clib as _engine_lib
+from . import _clib
 from ._clib import WasmtimeError, c_function
 from .._errors import DecodeError, InstancePoisonedError, LimitExceeded, LinkError, Trap
 from .._limits import NO_LIMITS, TICK, Limits, limit_message
@@ -250,7 +250,7 @@ class _C:
 
 def _py_function(name: str, restype: Any, *argtypes: Any) -> Any:
     """Like `c_function`, but the call keeps the GIL (PYFUNCTYPE): for short C functions."""
-    address = ctypes.cast(getattr(_engine_lib._lib(), name), _P).value
+    address = ctypes.cast(getattr(_clib._lib(), name), _P).value
     return ctypes.PYFUNCTYPE(restype, *argtypes)(address)
 
 
@@ -310,7 +310,7 @@ def engine_fingerprint() -> str:
     """Identifies the compiled-code format: wasmtime's version and the engine settings
     (a cache key must include it)."""
     settings = ",".join(f"{k}={int(v)}" for k, v in _ENGINE_SETTINGS)
-    return f"wasmtime-{_engine_lib.wasmtime_version()};core;{settings},max_wasm_stack={MAX_WASM_STACK}"
+    return f"wasmtime-{_clib.wasmtime_version()};core;{settings},max_wasm_stack={MAX_WASM_STACK}"
 
 
 # -- types ----------------------------------------------------------------------------------
@@ -994,7 +994,7 @@ class Store:
             if isinstance(pending, Trap):  # raised by our side of the ABI: where the guest was
                 self.poisoned = pending.message
                 if not pending.trace:
-                    pending._set_trace(_engine_lib.split_trap_text(text)[1])
+                    pending._set_trace(_clib.split_trap_text(text)[1])
             raise pending
         exc = _trap_from(text, code, self)
         self.poisoned = exc.message
@@ -1045,7 +1045,7 @@ def _to_val(kind: str, value: Union[int, float]) -> _Val:
 def _trap_from(text: str, code: int, store: Store) -> Trap:
     """A Trap (or LimitExceeded) from wasmtime's text and trap code for a failed call,
     read as the component engine reads it, so the messages match."""
-    reason, trace = _engine_lib.split_trap_text(text)
+    reason, trace = _clib.split_trap_text(text)
     limits = store.limits
     limit = None
     if store._timed_out:
@@ -1180,12 +1180,12 @@ def _native_timeout_address() -> int:
     """The deadline callback of a timed store: `wasmtime_context_get_data(context)`, called
     as `callback(context, data, &delta, &kind)`, returns the store's data, a ready
     `wasmtime_error_t *`: wasmtime fails the call with it. C all the way, no GIL."""
-    return ctypes.cast(_engine_lib._lib().wasmtime_context_get_data, _P).value or 0
+    return ctypes.cast(_clib._lib().wasmtime_context_get_data, _P).value or 0
 
 
 @functools.lru_cache(maxsize=None)
 def _error_delete_address() -> int:
-    return ctypes.cast(_engine_lib._lib().wasmtime_error_delete, _P).value or 0
+    return ctypes.cast(_clib._lib().wasmtime_error_delete, _P).value or 0
 
 
 _MAIN_THREAD = threading.main_thread().ident
@@ -1216,7 +1216,7 @@ class _Ticker:
 
     @staticmethod
     def _increment_address() -> int:
-        return ctypes.cast(_engine_lib._lib().wasmtime_engine_increment_epoch, _P).value or 0
+        return ctypes.cast(_clib._lib().wasmtime_engine_increment_epoch, _P).value or 0
 
     def _native(self) -> Any:
         if not sys.platform.startswith("linux"):
