@@ -14,7 +14,7 @@ import pytest
 
 import wasm_import
 from wasm_import import Dir, Err, Wasi
-from wasm_import._command import call_to_end
+from wasm_import.hook._command import call_to_end
 from wasm_import.runtime.wasi import _confine
 from wasm_import.runtime.wasi._context import served
 from tests._build import build_python_guest

@@ -16,7 +16,7 @@ import pytest
 
 import wasm_import
 from wasm_import import Err, Net, Wasi
-from wasm_import._command import call_to_end
+from wasm_import.hook._command import call_to_end
 from wasm_import.runtime.wasi._context import served
 from tests._build import build_python_guest
 
