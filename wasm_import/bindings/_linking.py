@@ -18,7 +18,6 @@ imports raise `LinkError` listing each with its WIT signature.
 
 from __future__ import annotations
 
-import difflib
 import sys
 import typing
 from dataclasses import dataclass
@@ -169,6 +168,8 @@ def check_import_keys(plan: b.ModulePlan, imports: Mapping[str, Any]) -> None:
         return
     lines = []
     for key in unknown:
+        import difflib  # only for this message: not with every import of a component
+
         close = difflib.get_close_matches(str(key), known, n=1) if isinstance(key, str) else []
         lines.append(f"  {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     imported = "\n".join(f"  {k}" for k in known) or "  (nothing)"

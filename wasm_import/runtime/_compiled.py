@@ -14,7 +14,8 @@ a componentize-py guest's libpython is 24 of its 40 MB, and a copy costs ~1 ms p
 
     [largest module's code (an ELF file)][pad to 16][head][other modules' code, each 16-aligned][meta]
     head, little-endian: magic "WICR" | u32 format | u64 meta offset | u64 meta length
-    meta: pickle of (plan, host_types, memory exports per module, (offset, length) per module)
+    meta: pickle of (the plan, pickled apart, host_types, memory exports per module,
+          (offset, length) per module)
 
 The head follows the ELF code, whose length its own header gives (section headers come
 last: e_shoff + e_shnum * e_shentsize); should a wasmtime ever write it otherwise,
@@ -35,16 +36,18 @@ import pickle
 import struct
 import threading
 import zlib
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from .._errors import DecodeError
-from . import _plan
 from ._wasmtime import CoreModule, FuncType, engine_fingerprint
+
+if TYPE_CHECKING:  # the plan's module loads when a plan is first needed, not with a warm import
+    from . import _plan
 
 __all__ = ["CompiledComponent", "compile_component", "deserialize", "deserialize_file", "fingerprint"]
 
 _MAGIC = b"WICR"
-_FORMAT = 2
+_FORMAT = 3
 _HEAD = struct.Struct("<4sIQQ")
 _ELF_MAGIC = b"\x7fELF"
 _ELF64_SECTIONS = struct.Struct("<Q")  # e_shoff at 0x28; e_shentsize, e_shnum at 0x3A
@@ -60,13 +63,22 @@ class CompiledComponent:
 
     `host_types[i]`, for each `plan.instances[i]` that instantiates a module: per import,
     the function type the module declares when the import is made by the host (a
-    `Lowered` or `Intrinsic` reference), else None. Computed once, at compile time."""
+    `Lowered` or `Intrinsic` reference), else None. Computed once, at compile time.
 
-    __slots__ = ("plan", "_modules", "_loading", "host_types", "_wiring", "__weakref__")
+    Read from the cache, the plan stays pickled until the first instantiation needs it:
+    an import only needs the WIT world, and unpickling the plan means loading the plan's
+    classes, a quarter of a warm import's time."""
 
-    def __init__(self, plan: "_plan.ComponentPlan", modules: Union[Sequence[CoreModule], "_Loading"],
+    __slots__ = ("_plan", "_plan_bytes", "_modules", "_loading", "host_types", "_wiring", "__weakref__")
+
+    def __init__(self, plan: Union["_plan.ComponentPlan", bytes], modules: Union[Sequence[CoreModule], "_Loading"],
                  host_types: Optional[HostTypes] = None) -> None:
-        self.plan = plan
+        self._plan: Optional[_plan.ComponentPlan] = None
+        self._plan_bytes: Optional[bytes] = None
+        if isinstance(plan, bytes):
+            self._plan_bytes = plan
+        else:
+            self._plan = plan
         self._loading: Optional[_Loading] = None
         self._modules: Tuple[CoreModule, ...] = ()
         if isinstance(modules, _Loading):
@@ -75,6 +87,20 @@ class CompiledComponent:
             self._modules = tuple(modules)
         self.host_types = host_types if host_types is not None else _host_types(plan, self.modules)
         self._wiring: Optional[Wiring] = None
+
+    @property
+    def plan(self) -> "_plan.ComponentPlan":
+        if self._plan is None:
+            from . import _plan
+
+            try:
+                plan = _MetaUnpickler(io.BytesIO(self._plan_bytes or b"")).load()
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+                raise DecodeError(f"compiled component is damaged: {e}") from None
+            if not isinstance(plan, _plan.ComponentPlan) or len(plan.instances) != len(self.host_types):
+                raise DecodeError("compiled component holds no plan")
+            self._plan, self._plan_bytes = plan, None
+        return self._plan
 
     @property
     def modules(self) -> Tuple[CoreModule, ...]:
@@ -93,6 +119,8 @@ class CompiledComponent:
         item the host makes (a `Lowered` or `Intrinsic` ref, typed as the module declares).
         Worked out once per component, so an instantiation only follows it."""
         if self._wiring is None:
+            from . import _plan
+
             instances = self.plan.instances
             wiring: List[Optional[Tuple[Any, ...]]] = []
             for step, types in zip(instances, self.host_types):
@@ -130,7 +158,8 @@ class CompiledComponent:
             _pad(out)
             table.append((out.tell(), len(code)))
             out.write(code)
-        meta = pickle.dumps((self.plan, self.host_types, tuple(m.memory_exports for m in self.modules),
+        plan = pickle.dumps(self.plan, protocol=pickle.HIGHEST_PROTOCOL)
+        meta = pickle.dumps((plan, self.host_types, tuple(m.memory_exports for m in self.modules),
                              tuple(table)), protocol=pickle.HIGHEST_PROTOCOL)
         meta_at = out.tell()
         out.write(meta)
@@ -154,6 +183,8 @@ def _elf_length(code: Union[bytes, memoryview, mmap.mmap]) -> int:
 
 
 def _host_types(plan: "_plan.ComponentPlan", modules: Sequence[CoreModule]) -> HostTypes:
+    from . import _plan
+
     out: List[Optional[Tuple[Optional[FuncType], ...]]] = []
     for step in plan.instances:
         if isinstance(step, _plan.Bag):
@@ -168,6 +199,8 @@ def _host_types(plan: "_plan.ComponentPlan", modules: Sequence[CoreModule]) -> H
 
 def compile_component(data: Union[bytes, bytearray, memoryview], *, where: str = "<bytes>") -> CompiledComponent:
     """Plan `data` and compile its core modules. Raises DecodeError for bad input."""
+    from . import _plan
+
     view = memoryview(data)
     plan = _plan.build_plan(bytes(view) if not isinstance(data, bytes) else data)
     modules: List[CoreModule] = []
@@ -234,10 +267,10 @@ _Job = Tuple[int, int, int, Tuple[str, ...]]  # module index, address, length, m
 
 
 def _read(view: memoryview, base: int, path: Optional[str]
-          ) -> Tuple["_plan.ComponentPlan", HostTypes, List[Optional[CoreModule]], List[_Job]]:
+          ) -> Tuple[bytes, HostTypes, List[Optional[CoreModule]], List[_Job]]:
     """The component in `view` (the payload, maybe followed by the cache's own bytes),
     whose first byte is at address `base`; `path`: the file it is mapped from, if any.
-    Returns the plan, the host types, the modules loaded already (the one mapped from
+    Returns the plan (still pickled), the host types, the modules loaded already (the one mapped from
     `path`) and the jobs of copying in the others."""
     try:
         elf_end = _elf_length(view)
@@ -251,7 +284,7 @@ def _read(view: memoryview, base: int, path: Optional[str]
             plan, host_types, memories, table = _MetaUnpickler(io.BytesIO(meta)).load()
     except (struct.error, pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise DecodeError(f"compiled component is damaged: {e}") from None
-    if not isinstance(plan, _plan.ComponentPlan) or not len(table) == len(plan.modules) == len(memories):
+    if not isinstance(plan, bytes) or len(table) != len(memories):
         raise DecodeError("compiled component holds no plan")
     ready: List[Optional[CoreModule]] = [None] * len(table)
     jobs: List[_Job] = []
