@@ -83,7 +83,9 @@ def test_separate_instances_in_parallel(hostile_wasm: Path) -> None:
     one call would end before the next began; here every call is under way at one moment."""
     module = wasm_import.load(hostile_wasm)
     instances = [module.instantiate() for _ in range(THREADS)]
-    n = 10_000_000  # about 30 ms of wasm each
+    for inst in instances:  # the first call of an export builds its converters (Python, under the GIL)
+        inst.api.count(1)
+    n = 50_000_000  # about 55 ms of wasm each, well above the ~20 ms the threads take to wake
 
     def work(i: int) -> Tuple[float, float, int]:
         start = time.perf_counter()
