@@ -54,7 +54,7 @@ class ComponentInstance:
 
     def __init__(self, module: "ComponentModule", imports: Optional[Mapping[str, Any]],
                  wasi: Optional[Wasi], limits: Optional[Limits] = None, *, default: bool = False) -> None:
-        from ._instance import CoreEngineInstance
+        from ._instance import RuntimeInstance
         from ._linking import resolve_imports
 
         plan: b.ModulePlan = module.__wasm_plan__
@@ -62,7 +62,7 @@ class ComponentInstance:
         self._default = default  # the module's default instance: its objects are the module's classes
         wasi_context = _wasi_context(plan, wasi)
         functions, resources = resolve_imports(plan, imports or {}, wasi_context)
-        self._engine = CoreEngineInstance(module, functions=functions, resources=resources,
+        self._engine = RuntimeInstance(module, functions=functions, resources=resources,
                                           limits=limits or NO_LIMITS)
         if wasi_context is not None:  # WASI is served in Python: its captured output is ours
             self._engine.stdout, self._engine.stderr = wasi_context.stdout, wasi_context.stderr

@@ -1,7 +1,7 @@
-"""The bindings' side of the core runtime: one component instance on `runtime.Instance`.
+"""The bindings' side of the runtime: one component instance on `runtime.Instance`.
 
-`ComponentInstance` (in `_component`) holds an engine instance and asks it for callers;
-this is the engine instance of the core runtime. It answers the runtime's questions about
+`ComponentInstance` (in `_component`) holds a `RuntimeInstance` and asks it for callers.
+It answers the runtime's questions about
 the host (`HostImports`: which Python callable implements an import, what to do when the
 guest drops a host resource) from what `_linking.resolve_imports` found, and turns
 resource handles into Python objects (`PythonResources`):
@@ -30,13 +30,13 @@ from ._calllock import wait_for_instance
 from ..runtime import _handles
 from ..runtime._instance import HostImports, Instance
 
-__all__ = ["CoreEngineInstance", "PythonResources"]
+__all__ = ["RuntimeInstance", "PythonResources"]
 
 
 class _Host(HostImports):
     """Host functions by (world import key, WIT function name), from the linking."""
 
-    def __init__(self, owner: "CoreEngineInstance", functions: Sequence[Any], resources: Sequence[Any]) -> None:
+    def __init__(self, owner: "RuntimeInstance", functions: Sequence[Any], resources: Sequence[Any]) -> None:
         self._owner = weakref.ref(owner)
         self._functions: Dict[Tuple[str, str], Any] = {}
         for f in functions:
@@ -76,7 +76,7 @@ class PythonResources:
     guest implements.
     """
 
-    def __init__(self, owner: "CoreEngineInstance", pick: Callable[[w.TypeDef], Tuple[str, Any]]) -> None:
+    def __init__(self, owner: "RuntimeInstance", pick: Callable[[w.TypeDef], Tuple[str, Any]]) -> None:
         self._owner = weakref.ref(owner)
         self._pick = pick
         self._kinds: Dict[w.TypeDef, Tuple[str, Any]] = {}
@@ -87,7 +87,7 @@ class PythonResources:
             found = self._kinds[typedef] = self._pick(typedef)
         return found
 
-    def _engine(self) -> "CoreEngineInstance":
+    def _engine(self) -> "RuntimeInstance":
         owner = self._owner()
         if owner is None:
             raise ReferenceError("the instance is gone")
@@ -147,7 +147,7 @@ class PythonResources:
         return _handles.lower_borrow(cx.inst, cx.scope, rep.rt, rep.rep)
 
     @staticmethod
-    def _not_ours(eng: "CoreEngineInstance", what: Tuple[str, str], value: Any) -> None:
+    def _not_ours(eng: "RuntimeInstance", what: Tuple[str, str], value: Any) -> None:
         """A host resource is any Python object, but not one of this instance's exports."""
         if isinstance(value, b.GuestResource) and getattr(value, "_owner", None) is eng:
             raise TypeError(f"expected the imported resource {what[1]} (implemented by the host), "
@@ -161,7 +161,7 @@ class PythonResources:
         return value
 
 
-class CoreEngineInstance:
+class RuntimeInstance:
     """One component instance on the core runtime, as `ComponentInstance` uses it."""
 
     def __init__(self, module: Any, *, functions: Sequence[Any], resources: Sequence[Any],
