@@ -1138,7 +1138,25 @@ def _scalar_export(sig: _Signature, core_call: Callable[..., Sequence[Any]], opt
             guard, flat = _fast_lower(fconv.prim)
             lines += [f"    if not ({guard.format(a=xs[j])}):", f"        {xs[j]} = fix{k}_{j}({xs[j]})"]
             flats.append(flat.format(a=xs[j]))
-    lines.append(f"    r = core({', '.join(flats)})")
+    parts = getattr(core_call, "parts", None)
+    if parts is None:
+        lines.append(f"    r = core({', '.join(flats)})")
+    else:  # the core call inline: one Python frame less on the commonest call
+        names.update(c_pack=parts.pack_into, c_buf=parts.buf, c_raw=parts.raw_call, c_ctx=parts.ctx,
+                      c_fa=parts.func_address, c_ba=parts.buf_address, c_slots=parts.slots,
+                      c_ta=parts.trap_address, c_trap=parts.trap, c_store=parts.store, c_unpack=parts.unpack,
+                      c_deferred=parts.deferred, c_run_deferred=parts.run_deferred, c_bad=parts.bad_args,
+                      c_struct_error=struct.error)
+        packed = ", ".join(flats)
+        lines += ["    if c_store.poisoned is not None:", "        c_store._check_usable()",
+                  "    try:", f"        c_pack(c_buf, 0, {packed})",
+                  "    except c_struct_error:", f"        raise c_bad(({packed}{',' if flats else ''})) from None",
+                  "    try:", "        error = c_raw(c_ctx, c_fa, c_ba, c_slots, c_ta)",
+                  "    except BaseException:", "        c_store._interrupted(c_trap)", "        raise",
+                  "    if error or c_trap.value:", "        trap_value = c_trap.value", "        c_trap.value = None",
+                  "        c_store._fail(error or 0, trap_value or 0)",
+                  "    if c_deferred:", "        c_run_deferred()",
+                  "    r = c_unpack(c_buf, 0)"]
     if result is None:
         ret = "None"
     elif result.prim is not None:

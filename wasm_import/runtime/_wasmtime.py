@@ -884,6 +884,10 @@ class Store:
                     return unlimited(*args)
                 finally:
                     store._leave()
+        else:  # what `call` does, for a caller that inlines it (the ABI's generated fast paths)
+            call.parts = CallParts(pack_into, buf, raw_call, ctx, func_address,  # type: ignore[attr-defined]
+                                   buf_address, slots, trap_address, trap, store, unpack, deferred,
+                                   _run_deferred_signal, bad_args)
 
         call.__qualname__ = call.__name__ = "core_call"
         call.extern = func  # type: ignore[attr-defined]  # keeps the struct at func_address alive
@@ -999,6 +1003,30 @@ class Store:
     def __repr__(self) -> str:
         state = f" poisoned ({self.poisoned})" if self.poisoned else ""
         return f"<Store #{self._serial}{state}>"
+
+
+class CallParts(NamedTuple):
+    """What a core caller (`Store.caller`, without per-call limits) is made of, for code
+    that does the same call inline: `pack_into(buf, 0, *flat)`, then
+    `error = raw_call(ctx, func_address, buf_address, slots, trap_address)` (an exception
+    from it: `store._interrupted(trap)`), on `error or trap.value` take the trap value
+    and `store._fail(error or 0, trap_value or 0)`, run `run_deferred()` if `deferred`,
+    and `unpack(buf, 0)` the results."""
+
+    pack_into: Any
+    buf: Any
+    raw_call: Any
+    ctx: Any
+    func_address: int
+    buf_address: int
+    slots: int
+    trap_address: int
+    trap: Any
+    store: "Store"
+    unpack: Any
+    deferred: Any
+    run_deferred: Any
+    bad_args: Any
 
 
 def _show(t: Any) -> str:
