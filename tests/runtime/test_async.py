@@ -16,7 +16,7 @@ import pytest
 import wasm_import
 from wasm_import._errors import InstancePoisonedError
 from wasm_import.runtime._async import Stream, StreamReader, FutureReader
-from tests._build import build_python_guest
+from tests._build import build_python_guest, build_wat_guest
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +269,20 @@ def test_a_guest_stream_forwards_to_a_guest(mod: Any) -> None:
 
     block = bytes(i & 0xFF for i in range(1000))
     assert asyncio.run(main()) == 5 * sum(block)
+
+
+def test_backpressure_holds_new_tasks_at_the_door() -> None:
+    """While the instance has raised backpressure, a new async call does not start; it
+    starts, and finishes, once the instance lowers it again."""
+    api = wasm_import.load(build_wat_guest("gate")).instantiate().exports["test:gate/api"]
+
+    async def main() -> None:
+        api.close()
+        task = asyncio.ensure_future(api.wait(41))
+        await asyncio.sleep(0.1)
+        assert not task.done()  # held back
+        api.open()
+        assert await asyncio.wait_for(task, 5) == 42
+        assert await api.wait(1) == 2  # the door stays open
+
+    asyncio.run(main())
