@@ -286,3 +286,50 @@ def test_backpressure_holds_new_tasks_at_the_door() -> None:
         assert await api.wait(1) == 2  # the door stays open
 
     asyncio.run(main())
+
+
+_CTRL_C_ASYNC = """
+import asyncio, sys, time
+import wasm_import
+from tests._build import build_python_guest
+
+async def sleep_then(ms, x):
+    await asyncio.sleep(ms / 1000)
+    return x
+
+api = wasm_import.load(build_python_guest("asyncy")).instantiate(
+    imports={"test:asyncy/host": {"sleep_then": sleep_then, "log": print}}).api
+asyncio.run(api.slow_add(1, 2))  # warm: the first call builds its converters
+print("ready", flush=True)
+start = time.monotonic()
+try:
+    asyncio.run(api.via_host(30_000, 1))
+except KeyboardInterrupt:
+    print("interrupted", round(time.monotonic() - start, 2), flush=True)
+"""
+
+
+def test_ctrl_c_stops_an_async_call() -> None:
+    """SIGINT while an async export waits on an async host import: KeyboardInterrupt,
+    at once, and the process is healthy (it prints and exits normally)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests._build import REPO_ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), WASM_IMPORT_QUIET="1")
+    child = subprocess.Popen([sys.executable, "-c", _CTRL_C_ASYNC], stdout=subprocess.PIPE, text=True,
+                             env=env, cwd=str(REPO_ROOT))
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=20)
+    finally:
+        child.kill()
+    words = out.split()
+    assert child.returncode == 0 and words[0] == "interrupted", out
+    assert float(words[1]) < 1.5, out  # 0.5 s waiting, then stopped at once
