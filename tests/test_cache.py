@@ -43,9 +43,9 @@ class Spy:
         real_compile, real_write, real_deserialize = _engine.compile_component, _cache._write, _engine.deserialize
         real_decode = _wit_decode.decode
 
-        def compile_component(data: bytes, *, where: str = "<bytes>") -> _engine.CompiledComponent:
+        def compile_component(data: bytes, *, where: str = "<bytes>", world: Any = None) -> _engine.CompiledComponent:
             self.compiles += 1
-            return real_compile(data, where=where)
+            return real_compile(data, where=where, world=world)
 
         def decode(data: Any) -> Any:
             self.decodes += 1
@@ -311,9 +311,9 @@ def _slow_compiles(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Every compile takes `seconds` longer, and the notice comes after 0.05 s."""
     real_compile = _engine.compile_component
 
-    def compile_component(data: bytes, *, where: str = "<bytes>") -> _engine.CompiledComponent:
+    def compile_component(data: bytes, *, where: str = "<bytes>", world: Any = None) -> _engine.CompiledComponent:
         time.sleep(seconds)
-        return real_compile(data, where=where)
+        return real_compile(data, where=where, world=world)
 
     monkeypatch.setattr(_engine, "compile_component", compile_component)
     monkeypatch.setattr(_cache, "SLOW_COMPILE", 0.05)

@@ -208,7 +208,7 @@ def load_component(source: Source, *, cache_path: Optional[str] = None
         raise DecodeError(f"{source.where}: {e.message}", e.offset) from None
     targets = [path for path, writable in places if writable]
     with _slow_compile_notice(source.where, len(wasm), targets[0] if targets else None):
-        compiled = _backend().compile_component(wasm, where=source.where)
+        compiled = _backend().compile_component(wasm, where=source.where, world=world)
     if targets:
         payload, pickled = compiled.serialize(), _pickle_world(world)
         for path in targets:  # the first place that can be written to

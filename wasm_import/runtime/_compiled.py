@@ -197,12 +197,14 @@ def _host_types(plan: "_plan.ComponentPlan", modules: Sequence[CoreModule]) -> H
     return tuple(out)
 
 
-def compile_component(data: Union[bytes, bytearray, memoryview], *, where: str = "<bytes>") -> CompiledComponent:
-    """Plan `data` and compile its core modules. Raises DecodeError for bad input."""
+def compile_component(data: Union[bytes, bytearray, memoryview], *, where: str = "<bytes>",
+                      world: Any = None) -> CompiledComponent:
+    """Plan `data` and compile its core modules. Raises DecodeError for bad input.
+    `world`: its WIT world, when the caller decoded it already."""
     from . import _plan
 
     view = memoryview(data)
-    plan = _plan.build_plan(bytes(view) if not isinstance(data, bytes) else data)
+    plan = _plan.build_plan(bytes(view) if not isinstance(data, bytes) else data, world)
     modules: List[CoreModule] = []
     for i, (start, end) in enumerate(plan.modules):
         modules.append(CoreModule.compile(view[start:end], where=f"{where}: core module {i} "

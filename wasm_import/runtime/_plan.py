@@ -200,11 +200,12 @@ class ComponentPlan:
     resource_types: t.Dict[w.TypeDef, int] = field(default_factory=dict)
 
 
-def build_plan(data: b.Buffer) -> ComponentPlan:
+def build_plan(data: b.Buffer, world: t.Optional[w.World] = None) -> ComponentPlan:
     """The plan of the component `data`. Raises `DecodeError` (with a byte offset where
-    one applies) for malformed input and for what this runtime cannot run."""
+    one applies) for malformed input and for what this runtime cannot run. `world` is
+    `wit.decode(data)` when the caller has it already (it is decoded otherwise)."""
     try:
-        return _Builder(data).build()
+        return _Builder(data, world).build()
     except RecursionError:  # defence in depth: nesting is bounded explicitly
         raise DecodeError("component nesting is too deep to plan") from None
 
@@ -313,8 +314,9 @@ class _ResourceRecord:
 # =========================================================================================
 
 class _Builder:
-    def __init__(self, data: b.Buffer) -> None:
+    def __init__(self, data: b.Buffer, world: t.Optional[w.World] = None) -> None:
         self.data = data
+        self.decoded = world
         self.world = w.World("root", None)  # the real one once the body has run
         self.modules: t.List[t.Tuple[int, int]] = []
         self.module_index: t.Dict[int, int] = {}  # module start offset -> plan index
@@ -334,7 +336,7 @@ class _Builder:
     def build(self) -> ComponentPlan:
         root = _Frame(self, None, self.new_component_instance(), None, 0, 0)
         root.run(0, len(self.data))
-        self.world = decode(self.data)
+        self.world = self.decoded if self.decoded is not None else decode(self.data)
         types = _Types(self)
         exports, export_resources = self.root_exports(root, types)
         lowerings = [self.finish_lowering(entry, types) for entry in self.lowerings]

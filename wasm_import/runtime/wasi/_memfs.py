@@ -352,17 +352,7 @@ class MemoryDescriptor:
 
     @fs_call
     def remove_directory_at(self, path: str) -> None:
-        self._mutable()
-        with self._fs.lock:
-            where, name = self._walk(path)
-            node = where.entries.get(name)
-            if node is None:
-                raise FsError("no-entry")
-            if not isinstance(node, _Dir):
-                raise FsError("not-directory")
-            if node.entries:
-                raise FsError("not-empty")
-            del where.entries[name]
+        self._remove(path, directory=True)
 
     @fs_call
     def rename_at(self, old_path: str, new_descriptor: Any, new_path: str) -> None:
@@ -389,13 +379,21 @@ class MemoryDescriptor:
 
     @fs_call
     def unlink_file_at(self, path: str) -> None:
+        self._remove(path, directory=False)
+
+    def _remove(self, path: str, directory: bool) -> None:
+        """Remove the entry at `path`: an empty directory, or anything but a directory."""
         self._mutable()
         with self._fs.lock:
             where, name = self._walk(path)
             node = where.entries.get(name)
             if node is None:
                 raise FsError("no-entry")
-            if isinstance(node, _Dir):
+            if directory and not isinstance(node, _Dir):
+                raise FsError("not-directory")
+            if directory and node.entries:
+                raise FsError("not-empty")
+            if not directory and isinstance(node, _Dir):
                 raise FsError("is-directory")
             del where.entries[name]
 
