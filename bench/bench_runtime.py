@@ -16,8 +16,9 @@ Peers:
          of this file's results (the README's Speed section).
 - raw:   wasmtime-py's `wasmtime.component` API called directly (`func(store, *args)`)
 - bare:  the floor for bulk data: a memoryview slice assignment of the same bytes into a
-         wasmtime core memory and a copy back out (plus the list<->array conversion for
-         list<u32>, and encode/decode for the string), no call at all
+         wasmtime core memory and a copy back out into a new bytes/array (plus the
+         list->array conversion for a list<u32> given as a Python list, and encode/decode
+         for the string), no call at all
 - jco:   jco's JavaScript bindings around V8's wasm, in Node (jco from npm, installed
          into the build cache once, as bench/bench_jco.py does)
 
@@ -25,6 +26,11 @@ Cases run on `tests/guests/bulk/bulk.wat` (hand-written: each call costs the dat
 nothing else) and, for instantiation, on the `kitchen` componentize-py guest (18 MB). The
 targets are issue 12's. A case a peer cannot run prints why ("traps", "-" = not
 applicable). Times are the best of three batches, per call.
+
+A list<u32> comes back as an `array.array('I')` (jco gives a Uint32Array), so "list<u32>
+100k echo" passes that array back in, as jco passes its Uint32Array; the row "from a
+Python list" passes a `list` (jco: a JS Array), and pays for checking and packing 100k
+ints. raw wasmtime.component takes and gives lists in both rows.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ STRING_1M = "abcdefghijklmnop" * (MiB // 16)  # ASCII, as issue 12 measured it
 _UNIT = "wasm-import, héllo wörld ✓ "  # mostly ASCII, some 2- and 3-byte UTF-8
 STRING_1M_MIXED = _UNIT * (MiB // len(_UNIT.encode()))  # just under 1 MiB of UTF-8
 U32S = list(range(0, 100_000 * 7919, 7919))
+U32S_ARRAY = array.array("I", U32S)
 SAMPLE = (7, 2.5, -3.25, True)
 
 
@@ -168,11 +175,13 @@ class Bare:
         view[1024:1024 + n] = data
         return bytes(view[1024:1024 + n]).decode()
 
-    def echo_u32s(self, xs: List[int]) -> List[int]:
-        data = memoryview(array.array("I", xs)).cast("B")
+    def echo_u32s(self, xs: Any) -> "array.array[int]":
+        data = memoryview(xs if isinstance(xs, array.array) else array.array("I", xs)).cast("B")
         view, n = self.view, len(data)
         view[1024:1024 + n] = data
-        return array.array("I", bytes(view[1024:1024 + n])).tolist()
+        out = array.array("I")
+        out.frombytes(view[1024:1024 + n])
+        return out
 
 
 # -- jco in Node ---------------------------------------------------------------------------------
@@ -214,8 +223,11 @@ const s2 = readFileSync(cfg.mixed, 'utf8');
 if (api.echoString(s2) !== s2) throw new Error('echo-string (non-ASCII) is wrong');
 out.mixed = perCall(() => api.echoString(s2), cfg.budget);
 const u32s = Array.from({ length: 100000 }, (_, i) => i * 7919);
-if (api.echoU32s(u32s)[99999] !== 99999 * 7919) throw new Error('echo-u32s is wrong');
-out.u32s = perCall(() => api.echoU32s(u32s), cfg.budget);
+const u32a = Uint32Array.from(u32s);
+if (api.echoU32s(u32a)[99999] !== 99999 * 7919) throw new Error('echo-u32s is wrong');
+out.u32s = perCall(() => api.echoU32s(u32a), cfg.budget);
+if (api.echoU32s(u32s)[99999] !== 99999 * 7919) throw new Error('echo-u32s (Array) is wrong');
+out.u32s_list = perCall(() => api.echoU32s(u32s), cfg.budget);
 if (api.add(1, 2) !== 3) throw new Error('add is wrong');
 out.add = perCall(() => api.add(1, 2), cfg.budget);
 const sample = { id: 7, x: 2.5, y: -3.25, ok: true };
@@ -326,7 +338,10 @@ def bench_calls(peers: Dict[str, Any], budget: float, slow_budget: float) -> Lis
     bulk_row("string 1 MiB echo", "string", 0.3e-3, STRING_1M, STRING_1M, bare.echo_string)
     bulk_row("string 1 MiB echo, non-ASCII", "string", float("nan"), STRING_1M_MIXED, STRING_1M_MIXED,
              bare.echo_string)
-    bulk_row("list<u32> 100k echo", "u32s", 1e-3, U32S, U32S, bare.echo_u32s)
+    bulk_row("list<u32> 100k echo", "u32s", 1e-3, U32S_ARRAY, U32S_ARRAY, bare.echo_u32s,
+             raw_value=U32S, raw_want=U32S)
+    bulk_row("list<u32> 100k, from a list", "u32s", float("nan"), U32S, U32S_ARRAY, bare.echo_u32s,
+             raw_value=U32S, raw_want=U32S)
 
     def scalar_row(case: str, key: str, target: float, want: Callable[[Any], bool]) -> None:
         times: Dict[str, Any] = {}
@@ -446,7 +461,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 jco_note = f"jco {JCO_VERSION} in Node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}"
                 keys = {"list<u8> 1 MiB echo": "bytes", "list<u8> 256 MiB echo": "big", "string 1 MiB echo": "string",
                         "string 1 MiB echo, non-ASCII": "mixed",
-                        "list<u32> 100k echo": "u32s", "add(u32, u32)": "add", "record in and out": "sample",
+                        "list<u32> 100k echo": "u32s", "list<u32> 100k, from a list": "u32s_list",
+                        "add(u32, u32)": "add", "record in and out": "sample",
                         "call making 1 host call": "host", "warm instantiate, 18 MB guest": "instantiate"}
                 for case, _, _, times in rows:
                     times["jco"] = js.get(keys[case], "-")

@@ -2,6 +2,7 @@
 # Stub of the WebAssembly component greeter.wasm, written by `python -m wasm_import stubs`.
 # Do not edit: regenerate it (`--check` tells when it is stale).
 
+import array as _array
 import dataclasses as _dc
 import enum as _enum
 import types as _types

@@ -3,6 +3,7 @@ resources, per-instance state, traps and argument errors."""
 
 from __future__ import annotations
 
+import array
 import inspect
 import math
 
@@ -55,7 +56,10 @@ def test_lists_and_tuples(echo):
     assert echo.echo_bytes(b"\x00\x01\xff") == b"\x00\x01\xff"
     assert echo.echo_bytes(bytearray(b"ab")) == b"ab"
     assert echo.echo_string_list(["a", "", "ç"]) == ["a", "", "ç"]
-    assert echo.echo_nested_list([[1, 2], [], [3]]) == [[1, 2], [], [3]]
+    # lists of numbers come back as arrays (one copy, no int per item); lists or arrays go in
+    u32s = [array.array("I", [1, 2]), array.array("I"), array.array("I", [3])]
+    assert echo.echo_nested_list([[1, 2], [], (3,)]) == u32s
+    assert echo.echo_nested_list(u32s) == u32s
     assert echo.echo_tuple((1, "x", 2.5)) == (1, "x", 2.5)
 
 
@@ -215,7 +219,7 @@ def strategies(echo):
         "echo_f64": st.floats(allow_nan=False), "echo_char": st.characters(exclude_categories=("Cs",)),
         "echo_string": text, "echo_bytes": st.binary(max_size=64),
         "echo_string_list": st.lists(text, max_size=5),
-        "echo_nested_list": st.lists(st.lists(_u(32), max_size=4), max_size=4),
+        "echo_nested_list": st.lists(st.lists(_u(32), max_size=4).map(lambda xs: array.array("I", xs)), max_size=4),
         "echo_tuple": st.tuples(_u(8), text, st.floats(allow_nan=False)),
         "echo_record": st.builds(echo.PersonInfo, text, _u(8), st.none() | text, st.lists(text, max_size=3)),
         "echo_drawing": st.builds(echo.Drawing, text, shapes, _u(32)),

@@ -5,6 +5,7 @@ The WIT types here are built directly as model TypeDefs: no component is needed.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import enum
 import math
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from wasm_import import Err, Ok, Some
 from wasm_import.wit import _model as w
-from wasm_import.types._pytypes import class_for, is_option, variant_classes
+from wasm_import.types._pytypes import array_code, class_for, is_option, variant_classes
 from wasm_import.cli._wave import WaveError, parse, parse_call, to_wave
 
 P = w.Primitive
@@ -49,7 +50,7 @@ RESULT = anon(w.Result(P.U32, P.STRING))
     ("-1.5", P.F64, -1.5),
     ("'c'", P.CHAR, "c"),
     ('"str"', P.STRING, "str"),
-    ("[1, 2]", anon(w.List(P.U32)), [1, 2]),
+    ("[1, 2]", anon(w.List(P.U32)), array.array("I", [1, 2])),
     ("[1, 2]", anon(w.List(P.U8)), b"\x01\x02"),
     ('(1, "a")', anon(w.Tuple((P.U8, P.STRING))), (1, "a")),
     ("{x: 1, y: 2}", POINT, class_for(POINT)(1, 2)),
@@ -79,7 +80,7 @@ def test_issue_examples(text: str, ty: w.Type, expected: Any) -> None:
     ("{}", PERMS, class_for(PERMS)(0)),
     ("(1)", anon(w.Tuple((P.U8,))), (1,)),
     ("(1,)", anon(w.Tuple((P.U8,))), (1,)),
-    ("[1, 2, // a comment\n 3,]", anon(w.List(P.U16)), [1, 2, 3]),
+    ("[1, 2, // a comment\n 3,]", anon(w.List(P.U16)), array.array("H", [1, 2, 3])),
     ("-inf", P.F32, -math.inf),
     ("6.5e3", P.F64, 6500.0),
     ("'\\u{1F680}'", P.CHAR, "\U0001F680"),
@@ -263,6 +264,9 @@ def values_of(ty: w.Type) -> st.SearchStrategy[Any]:
     if isinstance(kind, w.List):
         if w.unalias(kind.element) is P.U8:
             return st.binary(max_size=4)
+        code = array_code(kind.element)
+        if code is not None:  # a list of numbers is an array
+            return st.lists(values_of(kind.element), max_size=3).map(lambda xs: array.array(code, xs))
         return st.lists(values_of(kind.element), max_size=3)
     if isinstance(kind, w.FixedList):
         return st.lists(values_of(kind.element), min_size=kind.size, max_size=kind.size)
@@ -309,7 +313,9 @@ def same(a: Any, b: Any) -> bool:
         return False
     if isinstance(a, float):
         return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
-    if isinstance(a, (list, tuple)):
+    if isinstance(a, array.array) and a.typecode != b.typecode:
+        return False
+    if isinstance(a, (list, tuple, array.array)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)

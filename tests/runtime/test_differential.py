@@ -21,6 +21,7 @@ test_linking_corpus.py on both engines.
 
 from __future__ import annotations
 
+import array
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from tests.runtime._engines import load_core
 from wasm_import import Err, InstancePoisonedError, Ok, Some, Trap
 from wasm_import import wit as w
 from wasm_import.types._names import pascal, snake
-from wasm_import.types._pytypes import class_for, variant_classes
+from wasm_import.types._pytypes import array_code, class_for, variant_classes
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
@@ -62,7 +63,11 @@ def norm_ours(v: Any, t: Any) -> Any:
         return _float(v) if t in (w.Primitive.F32, w.Primitive.F64) else v
     k = t.kind
     if isinstance(k, w.List):
-        return bytes(v) if _td(k.element) is w.Primitive.U8 else [norm_ours(x, k.element) for x in v]
+        if _td(k.element) is w.Primitive.U8:
+            return bytes(v)
+        code = array_code(k.element)  # a list of numbers comes back as an array of its typecode
+        assert code is None or (type(v) is array.array and v.typecode == code), (code, v)
+        return [norm_ours(x, k.element) for x in v]
     if isinstance(k, w.Tuple):
         return tuple(norm_ours(x, e) for x, e in zip(v, k.types))
     if isinstance(k, w.Record):

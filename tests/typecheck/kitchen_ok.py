@@ -3,6 +3,7 @@ must accept it with the generated `kitchen.pyi`, and it runs (tests/test_stubs.p
 
 from __future__ import annotations
 
+import array
 from typing import List, Optional, Tuple
 
 import wasm_import  # installs the import hook
@@ -28,7 +29,9 @@ raw: bytes = echo.echo_bytes(b"\x00\x01")
 
 # lists and tuples
 words: List[str] = echo.echo_string_list(["a", "b"])
-grid: List[List[int]] = echo.echo_nested_list([[1], [2, 3]])
+grid: List[array.array[int]] = echo.echo_nested_list([[1], [2, 3]])  # lists of numbers come back as arrays
+assert grid == [array.array("I", [1]), array.array("I", [2, 3])] and grid[1][0] == 2
+assert echo.echo_nested_list(grid) == grid  # arrays go back in as they are
 triple: Tuple[int, str, float] = echo.echo_tuple((1, "a", 2.5))
 assert triple == (1, "a", 2.5)
 

@@ -40,7 +40,7 @@ from ..bindings import _plan as b
 from ..wit import _model as w
 from ..bindings._component import ComponentModule
 from ..types._names import pascal, shouty, snake, variant_case_class
-from ..types._pytypes import has_class, is_option
+from ..types._pytypes import array_code, has_class, is_option
 
 __all__ = ["stub_text", "stub_for_file", "TypeNamer", "python_signature", "namespaces", "class_types"]
 
@@ -50,6 +50,7 @@ HEADER = """\
 """
 
 IMPORTS = """\
+import array as _array
 import dataclasses as _dc
 import enum as _enum
 import types as _types
@@ -85,6 +86,7 @@ class TypeNamer:
     """
 
     _param = False  # annotating a parameter (stream/future take more kinds of values in)
+    _giving = False  # annotating what a call gives Python (an export's result, an import's arguments)
 
     def __init__(self, plan: b.ModulePlan, readable: bool = False) -> None:
         self.plan = plan
@@ -133,7 +135,16 @@ class TypeNamer:
             case w.List(element=element):
                 if w.unalias(element) is w.Primitive.U8:
                     return "bytes"
-                return f"{t}List[{self.annotation(element, scope, imported)}]"
+                if array_code(element) is not None:  # an array comes out; any sequence goes in
+                    number = self.annotation(element, scope, imported)
+                    array_type = "array.array" if self.readable else "_array.array"
+                    return f"{array_type}[{number}]" if self._giving else f"{t}Sequence[{number}]"
+                item = self.annotation(element, scope, imported)
+                if self._param and not self._giving and item != "str":
+                    # lists and tuples go in: covariant, so a list of arrays fits list<list<u32>>
+                    # (but List[str], which a bare str does not fit, though it is a Sequence[str])
+                    return f"{t}Sequence[{item}]"
+                return f"{t}List[{item}]"
             case w.FixedList(element=element):
                 return f"{t}List[{self.annotation(element, scope, imported)}]"
             case w.Map(key=key_type, value=value_type):
@@ -181,21 +192,25 @@ class TypeNamer:
     def returns(self, fplan: b.FunctionPlan, scope: Optional[w.InterfaceRef], imported: bool) -> str:
         """What calling the function returns: the `ok` type of a returned `result`."""
         result = fplan.func.result
-        if fplan.returns_result:
-            target = w.unalias(result) if result is not None else None
-            assert isinstance(target, w.TypeDef) and isinstance(target.kind, w.Result)
-            return self.annotation(target.kind.ok, scope, imported)
-        return self.annotation(result, scope, imported)
+        self._giving = not imported
+        try:
+            if fplan.returns_result:
+                target = w.unalias(result) if result is not None else None
+                assert isinstance(target, w.TypeDef) and isinstance(target.kind, w.Result)
+                return self.annotation(target.kind.ok, scope, imported)
+            return self.annotation(result, scope, imported)
+        finally:
+            self._giving = False
 
     def parameters(self, fplan: b.FunctionPlan, scope: Optional[w.InterfaceRef], imported: bool) -> List[str]:
         params = list(zip(fplan.param_names, fplan.func.params))
         if fplan.func.kind is w.FunctionKind.METHOD:
             params = params[1:]
-        self._param = True
+        self._param, self._giving = True, imported
         try:
             return [f"{name}: {self.annotation(p.type, scope, imported)}" for name, p in params]
         finally:
-            self._param = False
+            self._param = self._giving = False
 
 
 def python_signature(namer: TypeNamer, fplan: b.FunctionPlan, scope: Optional[w.InterfaceRef] = None,

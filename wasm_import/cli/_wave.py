@@ -14,6 +14,7 @@ WAVE is the notation of `wasmtime run --invoke 'f(1, "x")'` and of the `wasm-wav
 Parsing is *typed*: `parse(text, wit_type)` reads a value of one WIT type (from our WIT
 model) and returns the same Python value the bindings use for it (the dataclass of a
 record, the case class of a variant, an `Enum`/`Flag` member, `bytes` for `list<u8>`,
+an `array.array` for a list of numbers,
 `Some` for a nested option, `Ok`/`Err` for a result...). `to_wave(value, wit_type)` is the
 inverse. `parse_call` reads `name(arg, ...)`, asking the caller for the parameter types
 once it knows the name.
@@ -27,6 +28,7 @@ Python values) and the printer (Python values -> text).
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import math
 import re
@@ -35,7 +37,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, NoReturn, Op
 
 from ..wit import _model as w
 from ..types._names import snake
-from ..types._pytypes import class_for, is_option, variant_classes, wit_type_name
+from ..types._pytypes import array_code, class_for, is_option, variant_classes, wit_type_name
 from .._values import Err, Ok, Some
 
 __all__ = ["WaveError", "Call", "parse", "parse_call", "to_wave"]
@@ -336,7 +338,10 @@ class _Parser:
     def kind_list(self, ty: w.TypeDef, kind: w.List) -> Any:
         self.expect("[", f"to start a {wit_type_name(ty)}")
         items = self.sequence("]", lambda _: self.value(kind.element), "a list")
-        return bytes(items) if w.unalias(kind.element) is w.Primitive.U8 else items
+        if w.unalias(kind.element) is w.Primitive.U8:
+            return bytes(items)
+        code = array_code(kind.element)
+        return array.array(code, items) if code is not None else items
 
     def kind_fixedlist(self, ty: w.TypeDef, kind: w.FixedList) -> Any:
         start = self.token
@@ -699,8 +704,11 @@ def _write_list(value: Any, ty: w.TypeDef, out: List[str]) -> None:
     kind = ty.kind
     assert isinstance(kind, (w.List, w.FixedList))
     is_bytes = isinstance(kind, w.List) and w.unalias(kind.element) is w.Primitive.U8
-    allowed = (bytes, bytearray, memoryview) if is_bytes else (list, tuple)
-    if not isinstance(value, allowed):
+    allowed: Tuple[type, ...] = (bytes, bytearray, memoryview) if is_bytes else (list, tuple)
+    if isinstance(kind, w.List) and array_code(kind.element) is not None:
+        allowed = (list, tuple, array.array)
+    fits = isinstance(value, allowed)  # (not narrowing `value`: `allowed` is a runtime tuple)
+    if not fits:
         raise _wrong(f"{wit_type_name(ty)} ({' or '.join(t.__name__ for t in allowed)})", value)
     if isinstance(kind, w.FixedList) and len(value) != kind.size:
         raise ValueError(f"expected {kind.size} items for {wit_type_name(ty)}, got {len(value)}")

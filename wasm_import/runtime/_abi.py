@@ -20,8 +20,11 @@ write reads `cx.view` at the moment it writes, so no stale view of a moved memor
 used. A pointer or length from the guest is checked (alignment, end within memory) before
 anything is read, and a bad one is a `Trap`. A Python list is copied once and its length
 read from the copy; str/bytes are encoded or copied first and memory is allocated for
-exactly what was copied, so a lying `__len__` or another thread mutating the list cannot
-make a write overrun its allocation.
+exactly what was copied; an array's buffer is held (so it cannot be resized) and its byte
+size read once. A lying `__len__` or another thread mutating the value cannot make a write
+overrun its allocation.
+
+Lists of numbers are `array.array`s on the Python side: one slice copy each way.
 
 Strings: utf8, utf16 and latin1+utf16 (the spec's tagged code units, high bit = utf16).
 Going into memory, Python knows the encoded size, so exactly that is allocated with one
@@ -45,7 +48,7 @@ from ..types import _checks as ck
 from ..wit import _model as w
 from .._errors import Trap
 from ..types._names import snake
-from ..types._pytypes import wit_type_name
+from ..types._pytypes import array_code, wit_type_name
 from .._values import Err, host_result
 from . import _layout as L
 from ._handles import PASS_THROUGH, CallScope, InstanceState, resource_drop, resource_new, resource_rep
@@ -431,61 +434,83 @@ def _bytes_list(ty: w.Type) -> Converter:
     return _ranged(ty, store_range, load_range)
 
 
-# array typecodes of the numbers a list can hold in bulk (native little-endian only)
-_ARRAY_CODES = {"b": "b", "B": "B", "h": "h", "H": "H", "i": "i", "I": "I", "q": "q", "Q": "Q",
-                "f": "f", "d": "d"}
-
-
 def _list(ty: w.Type, el: Converter) -> Converter:
-    """list<T> (T not u8): numbers in bulk through `array`; anything else element by element."""
+    """list<T> (T not u8): a list of numbers in bulk, as an `array.array`; anything else
+    element by element, as a list."""
     wit = wit_type_name(ty)
+    assert isinstance(ty, w.TypeDef) and isinstance(ty.kind, w.List)
+    code = array_code(ty.kind.element)
+    if code is not None:
+        return _numbers_list(ty, el, code)
     check = ck.list_check(wit)
     size, align = el.size, el.align
     el_store, el_load = el.store, el.load
-    bulk = _ARRAY_CODES.get(el.code or "") if _LITTLE and el.from_memory is None and el.code != "?" else None
-    el_check = el.check
-    exact = float if el.code in ("f", "d") else int
 
-    def store_items(cx: CallContext, items: List[Any], ptr: int) -> None:
+    def store_range(cx: CallContext, v: Any) -> Tuple[int, int]:
+        items = check(v)
+        n = len(items)
+        ptr = cx.alloc(align, n * size)
         for i, item in enumerate(items):
             try:
                 el_store(cx, item, ptr + i * size)
             except (TypeError, ValueError) as e:
                 raise ck.prefixed(f"item {i}", e) from None
-
-    def store_range(cx: CallContext, v: Any) -> Tuple[int, int]:
-        items = check(v)
-        n = len(items)
-        if bulk is not None:
-            data = None
-            # every item exactly int (or float): countOf compares type objects by identity
-            # in C, without the set that set(map(type, items)) builds (a third cheaper)
-            if _count_of(map(type, items), exact) == n:
-                try:
-                    data = memoryview(array.array(bulk, items)).cast("B")
-                except (OverflowError, TypeError):
-                    data = None
-            if data is None:  # subclasses, bad items: check one by one (for the message)
-                checked = []
-                for i, item in enumerate(items):
-                    try:
-                        checked.append(el_check(item))  # type: ignore[misc]
-                    except (TypeError, ValueError) as e:
-                        raise ck.prefixed(f"item {i}", e) from None
-                data = memoryview(array.array(bulk, checked)).cast("B")
-            nbytes = len(data)
-            ptr = cx.alloc(align, nbytes)
-            cx.view[ptr:ptr + nbytes] = data  # straight from the array's buffer: no bytes copy
-            return ptr, n
-        ptr = cx.alloc(align, n * size)
-        store_items(cx, items, ptr)
         return ptr, n
 
     def load_range(cx: CallContext, ptr: int, n: int) -> List[Any]:
-        nbytes = _checked_list_range(cx, ptr, n, size, align, wit)
-        if bulk is not None:
-            return cx.view[ptr:ptr + nbytes].cast(bulk).tolist()  # type: ignore[no-any-return]
+        _checked_list_range(cx, ptr, n, size, align, wit)
         return [el_load(cx, ptr + i * size) for i in range(n)]
+
+    return _ranged(ty, store_range, load_range)
+
+
+def _numbers_list(ty: w.Type, el: Converter, code: str) -> Converter:
+    """list<number> <-> array.array(code): one slice copy each way (plus a byte swap on a
+    big-endian host). A list or tuple going in is checked in bulk: `array` range-checks the
+    items, and a C-level count of their exact types refuses `bool` (an `int` subclass)."""
+    wit = wit_type_name(ty)
+    check = ck.numbers_check(wit, code)
+    size, align = el.size, el.align
+    el_check = el.check
+    assert el_check is not None and size == array.array(code).itemsize
+    exact = float if code in "fd" else int
+
+    def from_items(items: List[Any]) -> "array.array[Any]":
+        if _count_of(map(type, items), exact) == len(items):  # type objects compared by identity, in C
+            try:
+                return array.array(code, items)
+            except (OverflowError, TypeError):
+                pass
+        checked = []  # subclasses, bad items: one by one (for the message)
+        for i, item in enumerate(items):
+            try:
+                checked.append(el_check(item))
+            except (TypeError, ValueError) as e:
+                raise ck.prefixed(f"item {i}", e) from None
+        return array.array(code, checked)
+
+    def store_range(cx: CallContext, v: Any) -> Tuple[int, int]:
+        data = check(v)
+        if data.__class__ is list:
+            data = memoryview(from_items(data)).cast("B")
+        assert isinstance(data, memoryview)
+        with data:  # the user's buffer is held (cannot be resized) until it is copied, then let go
+            if not _LITTLE:
+                swapped = array.array(code, data.tobytes())
+                swapped.byteswap()
+                data = memoryview(swapped).cast("B")
+            nbytes = data.nbytes
+            ptr = cx.alloc(align, nbytes)
+            cx.view[ptr:ptr + nbytes] = data
+        return ptr, nbytes // size
+
+    def load_range(cx: CallContext, ptr: int, n: int) -> "array.array[Any]":
+        nbytes = _checked_list_range(cx, ptr, n, size, align, wit)
+        out = array.array(code)
+        out.frombytes(cx.view[ptr:ptr + nbytes])
+        if not _LITTLE:
+            out.byteswap()
+        return out
 
     return _ranged(ty, store_range, load_range)
 

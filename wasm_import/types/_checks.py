@@ -16,8 +16,10 @@ comparison or `__int__` cannot slip a different value past the range check.
 
 from __future__ import annotations
 
+import array
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ..wit import _model as w
 from ._names import snake
@@ -25,7 +27,8 @@ from ._pytypes import class_for, is_option, variant_classes, wit_type_name
 from .._values import Err, Ok, Some
 
 __all__ = ["describe", "wrong", "prefixed", "int_check", "int_bounds", "bool_check", "float_check",
-           "char_check", "str_check", "encode_error", "bytes_check", "list_check", "tuple_check",
+           "char_check", "str_check", "encode_error", "bytes_check", "list_check", "numbers_check",
+           "tuple_check",
            "RecordParts", "VariantParts", "EnumParts", "FlagsParts", "OptionParts", "ResultParts"]
 
 _index = int.__index__
@@ -153,6 +156,57 @@ def list_check(wit: str) -> Callable[[Any], List[Any]]:
         if not isinstance(v, (list, tuple)):
             raise wrong(expected, v)
         return list(v)
+
+    return check
+
+
+# buffer format characters by kind: (signed ints, unsigned ints, floats); with a size, a kind
+# names one number type whatever the platform spells it ('l' and 'q' are both s64 on Linux)
+_FORMAT_KINDS = {**dict.fromkeys("bhilqn", "s"), **dict.fromkeys("BHILQN", "u"), **dict.fromkeys("fd", "f")}
+_NATIVE_ORDER = "<" if sys.byteorder == "little" else ">"
+
+
+def _buffer_kind(view: memoryview) -> Optional[Tuple[str, int]]:
+    """(kind, itemsize) of a buffer's items in native byte order, or None for anything else."""
+    fmt = view.format
+    if len(fmt) == 2 and fmt[0] in "@=" + _NATIVE_ORDER:
+        fmt = fmt[1:]
+    kind = _FORMAT_KINDS.get(fmt) if len(fmt) == 1 else None
+    return (kind, view.itemsize) if kind is not None else None
+
+
+def numbers_check(wit: str, code: str) -> Callable[[Any], Union[memoryview, List[Any]]]:
+    """list<number>, whose Python value is an `array.array` of typecode `code`.
+
+    An array (or any 1-D contiguous buffer, a numpy array say) of that very number type is
+    taken as it is: the result is a byte view of its items, to copy in one slice. The view
+    holds the buffer, so nobody can resize it while it is copied. A list or tuple, or an
+    array or memoryview of another number type (or a strided one), comes back as a list of
+    its items, snapshotted once, for the caller to check item by item. Other buffers (bytes,
+    a numpy array of another dtype) are refused rather than reinterpreted.
+    """
+    want = _buffer_kind(memoryview(array.array(code)))
+    expected = f"{wit} (a list, tuple or array.array({code!r}))"
+
+    def check(v: Any) -> Union[memoryview, List[Any]]:
+        cls = v.__class__
+        if cls is list:
+            return v[:]  # type: ignore[no-any-return]
+        if cls is tuple:
+            return list(v)
+        try:
+            view = memoryview(v)
+        except TypeError:
+            if isinstance(v, (list, tuple)):
+                return list(v)
+            raise wrong(expected, v) from None
+        kind = _buffer_kind(view)
+        if view.ndim == 1 and kind == want and view.c_contiguous:
+            return view.cast("B")
+        if view.ndim == 1 and kind is not None and isinstance(v, (array.array, memoryview)):
+            return view.tolist()  # another number type, or strided: item by item, checked
+        view.release()
+        raise wrong(expected, v)
 
     return check
 

@@ -1,5 +1,8 @@
 """Python classes and annotations for WIT types (componentize-py's mapping).
 
+    list<u8> -> bytes; a list of numbers (list<u32>, list<f64>...) -> an `array.array` of
+                its typecode (as jco gives a Uint32Array: one copy, no int object per item);
+                any other list -> a list
     record   -> a @dataclass with snake_case fields
     variant  -> one @dataclass per case (`Shape_Circle(value)`, `Shape_None_()`),
                 and `Shape = Union[...]` for the variant itself
@@ -14,6 +17,7 @@ are bound to instances (see `_bindings`).
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import enum
 import threading
@@ -26,7 +30,7 @@ from ._names import pascal, shouty, snake, variant_case_class
 from .._values import Ok, Err, Some
 from ..wit._print import type_name
 
-__all__ = ["VariantClasses", "class_for", "variant_classes", "annotation", "wit_type_name"]
+__all__ = ["VariantClasses", "class_for", "variant_classes", "annotation", "wit_type_name", "array_code"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,26 @@ def has_class(td: w.TypeDef) -> bool:
     return type(td.kind) in _MAKERS
 
 
+# -- lists of numbers ---------------------------------------------------------------------------
+
+# the `array` typecode holding each number type exactly (itemsize = the WIT size, checked below)
+_ARRAY_CODES: Dict[w.Primitive, str] = {
+    w.Primitive.S8: "b", w.Primitive.U16: "H", w.Primitive.S16: "h", w.Primitive.U32: "I",
+    w.Primitive.S32: "i", w.Primitive.U64: "Q", w.Primitive.S64: "q", w.Primitive.F32: "f",
+    w.Primitive.F64: "d",
+}
+assert all(array.array(code).itemsize == size for code, size in zip("bHhIiQqfd", (1, 2, 2, 4, 4, 8, 8, 4, 8)))
+
+
+def array_code(element: Optional[w.Type]) -> Optional[str]:
+    """The `array` typecode a list<element> comes back as, or None if it is not a list of
+    numbers (list<u8> is bytes; bool and char lists are lists)."""
+    if element is None:
+        return None
+    target = w.unalias(element)
+    return _ARRAY_CODES.get(target) if isinstance(target, w.Primitive) else None
+
+
 # -- annotations -----------------------------------------------------------------------------
 
 _PRIMITIVE_ANNOTATIONS: Dict[w.Primitive, Any] = {
@@ -194,6 +218,8 @@ def annotation(ty: Optional[w.Type]) -> Any:
         case w.List(element=element):
             if w.unalias(element) is w.Primitive.U8:
                 return bytes
+            if array_code(element) is not None:  # a field takes any sequence; calls give back an array
+                return typing.Sequence[annotation(element)]  # type: ignore[misc]
             return typing.List[annotation(element)]  # type: ignore[misc]
         case w.FixedList(element=element):
             return typing.List[annotation(element)]  # type: ignore[misc]
