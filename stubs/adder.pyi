@@ -41,12 +41,16 @@ class _Instance:
     @property
     def poisoned(self) -> bool: ...
 
-def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None) -> _Instance:
+def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None, cancel: _t.Optional[_t.Literal['detach', 'deliver']] = None) -> _Instance:
     """A new, independent instance. `imports` maps WIT import names to what satisfies
-    them; `wasi` grants the sandbox; `limits` bounds each call (see `Limits`). What is
+    them; `wasi` grants the sandbox; `limits` bounds each call (see `Limits`); `cancel`
+    says what cancelling the coroutine of an async call does: "detach" (the default:
+    the guest's task runs on, its result is dropped) or "deliver" (the guest gets
+    TASK_CANCELLED and may stop; for guests whose toolchain handles it). What is
     omitted comes from `link()`."""
-def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None) -> None:
-    """Choose the default instance's imports, WASI grants and limits. Takes effect for
+def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None, cancel: _t.Optional[_t.Literal['detach', 'deliver']] = None) -> None:
+    """Choose the default instance's imports, WASI grants, limits and cancel mode
+    (see `instantiate`). Takes effect for
     the next default instance: the current one, if any, is discarded. A key that
     names nothing the component imports raises LinkError now."""
 exports: _Exports

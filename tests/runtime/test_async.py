@@ -7,9 +7,11 @@ into one instance; a stream the host writes; traps and poisoning.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import time
-from typing import Any, List
+import warnings
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -333,3 +335,135 @@ def test_ctrl_c_stops_an_async_call() -> None:
     words = out.split()
     assert child.returncode == 0 and words[0] == "interrupted", out
     assert float(words[1]) < 1.5, out  # 0.5 s waiting, then stopped at once
+
+
+# -- cancellation ---------------------------------------------------------------------------------
+
+def test_cancelling_a_call_detaches_it_by_default(mod: Any) -> None:
+    """As wasmtime's call_concurrent: the Python side stops waiting at once, the guest's task
+    runs on (its host call finishes) and the instance stays healthy."""
+    host = Host()
+    api = _instance(mod, host).api
+
+    async def main() -> Tuple[float, int]:
+        call = asyncio.ensure_future(api.via_host(150, 5))
+        await asyncio.sleep(0.02)
+        started = time.perf_counter()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        waited = time.perf_counter() - started
+        return waited, await api.via_host(1, 7)
+
+    waited, after = asyncio.run(main())
+    assert waited < 0.1  # not the 150 ms the host call takes
+    assert after == 14 and host.calls == [5, 7]
+
+
+class Blocker:
+    """The `canceller` guest's host: `block` waits until released, and says how it ended."""
+
+    def __init__(self) -> None:
+        self.release: "asyncio.Future[int] | None" = None
+        self.ended: List[str] = []
+
+    async def block(self) -> int:
+        self.release = asyncio.get_running_loop().create_future()
+        try:
+            return await self.release
+        except asyncio.CancelledError:
+            self.ended.append("cancelled")
+            raise
+
+    def imports(self) -> Any:
+        return {"test:canceller/host": {"block": self.block}}
+
+
+@pytest.fixture(scope="module")
+def canceller() -> Any:
+    return wasm_import.load(build_wat_guest("canceller"))
+
+
+def test_cancel_delivered_to_a_guest_that_handles_it(canceller: Any) -> None:
+    """cancel="deliver": the guest gets TASK_CANCELLED, cancels its own host call (the host's
+    coroutine sees CancelledError), acknowledges with task.cancel, and our caller's await
+    raises CancelledError. The instance then works as before."""
+    host = Blocker()
+    inst = canceller.instantiate(imports=host.imports(), cancel="deliver")
+
+    async def main() -> int:
+        call = asyncio.ensure_future(inst.api.relay())
+        await asyncio.sleep(0.01)
+        assert host.release is not None and not call.done()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert host.ended == ["cancelled"]
+        assert inst.api.last_cancel() == 4  # subtask.cancel: CANCELLED_BEFORE_RETURNED
+        again = asyncio.ensure_future(inst.api.relay())  # and the instance still works
+        await asyncio.sleep(0.01)
+        host.release.set_result(41)
+        return await again
+
+    assert asyncio.run(main()) == 41
+    assert not inst.poisoned
+
+
+def test_a_value_that_races_a_delivered_cancel_is_kept(canceller: Any) -> None:
+    """The host call returns in the same loop turn as the cancel: the guest already has its
+    SUBTASK event queued, so it returns the value; the cancel is refused and nothing is lost."""
+    host = Blocker()
+    inst = canceller.instantiate(imports=host.imports(), cancel="deliver")
+
+    async def main() -> int:
+        call = asyncio.ensure_future(inst.api.relay())
+        await asyncio.sleep(0.01)
+        assert host.release is not None
+        host.release.set_result(9)
+        await asyncio.sleep(0.01)  # the subtask's event is set before the cancel arrives
+        call.cancel()
+        return await call
+
+    assert asyncio.run(main()) == 9
+    assert host.ended == [] and inst.api.last_cancel() == 0
+
+
+def test_guest_cancelling_its_host_call_cancels_the_coroutine(canceller: Any) -> None:
+    """subtask.cancel from the guest: the subtask resolves as CANCELLED_BEFORE_RETURNED at
+    once and the guest's task goes on (it is not failed). `give-up` cancels in the same core
+    call that started the host call, so the host's coroutine never ran: it is closed (no
+    "never awaited" warning), not run. (A coroutine already running gets CancelledError:
+    test_cancel_delivered_to_a_guest_that_handles_it.)"""
+    for cancel in ("detach", "deliver"):
+        host = Blocker()
+        inst = canceller.instantiate(imports=host.imports(), cancel=cancel)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "coroutine ... was never awaited" would fail here
+            assert asyncio.run(inst.api.give_up()) == 4
+            gc.collect()
+        assert host.release is None and host.ended == [] and not inst.poisoned
+
+
+def test_cancel_mode_is_checked(canceller: Any) -> None:
+    with pytest.raises(ValueError, match="cancel must be 'detach' or 'deliver', got 'later'"):
+        canceller.instantiate(imports=Blocker().imports(), cancel="later")
+
+
+def test_deliver_to_a_guest_that_cannot_handle_it_traps_cleanly(mod: Any) -> None:
+    """componentize-py 0.25's async runtime raises NotImplementedError on TASK_CANCELLED (its
+    callback's "todo"), which is why "detach" is the default: with "deliver" the cancelled
+    call ends in a Trap and the instance is poisoned, and nothing worse happens."""
+    host = Host()
+    inst = mod.instantiate(imports=host.imports(), cancel="deliver")
+
+    async def main() -> None:
+        call = asyncio.ensure_future(inst.api.via_host(5_000, 1))
+        await asyncio.sleep(0.02)
+        call.cancel()
+        with pytest.raises(wasm_import.Trap):
+            await call
+
+    asyncio.run(main())
+    assert inst.poisoned
+    with pytest.raises(InstancePoisonedError):
+        asyncio.run(inst.api.slow_add(1, 2))

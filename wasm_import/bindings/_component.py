@@ -53,7 +53,8 @@ class ComponentInstance:
     """One instance of a component, with its own store. Made by `module.instantiate()`."""
 
     def __init__(self, module: "ComponentModule", imports: Optional[Mapping[str, Any]],
-                 wasi: Optional[Wasi], limits: Optional[Limits] = None, *, default: bool = False) -> None:
+                 wasi: Optional[Wasi], limits: Optional[Limits] = None, *, default: bool = False,
+                 cancel: Optional[str] = None) -> None:
         from ._instance import RuntimeInstance
         from ._linking import resolve_imports
 
@@ -63,7 +64,7 @@ class ComponentInstance:
         wasi_context = _wasi_context(plan, wasi)
         functions, resources = resolve_imports(plan, imports or {}, wasi_context)
         self._engine = RuntimeInstance(module, functions=functions, resources=resources,
-                                          limits=limits or NO_LIMITS)
+                                          limits=limits or NO_LIMITS, cancel=cancel or "detach")
         if wasi_context is not None:  # WASI is served in Python: its captured output is ours
             self._engine.stdout, self._engine.stderr = wasi_context.stdout, wasi_context.stderr
             self._engine.stderr_tail = wasi_context.stderr_tail
@@ -173,9 +174,13 @@ class ComponentModule(types.ModuleType):
     __wasm_compiled__: Any  # runtime._compiled.CompiledComponent
 
     def instantiate(self, imports: Optional[Mapping[str, Any]] = None, *,
-                    wasi: Optional[Wasi] = None, limits: Optional[Limits] = None) -> ComponentInstance:
+                    wasi: Optional[Wasi] = None, limits: Optional[Limits] = None,
+                    cancel: Optional[str] = None) -> ComponentInstance:
         """A new, independent instance. `imports` maps WIT import names to what satisfies
-        them; `wasi` grants the sandbox; `limits` bounds each call (see `Limits`). What is
+        them; `wasi` grants the sandbox; `limits` bounds each call (see `Limits`); `cancel`
+        says what cancelling the coroutine of an async call does: "detach" (the default:
+        the guest's task runs on, its result is dropped) or "deliver" (the guest gets
+        TASK_CANCELLED and may stop; for guests whose toolchain handles it). What is
         omitted comes from `link()`."""
         linked = self.__dict__.get("__wasm_link__", {})
         if imports is None:
@@ -184,18 +189,24 @@ class ComponentModule(types.ModuleType):
             wasi = linked.get("wasi")
         if limits is None:
             limits = linked.get("limits")
-        return ComponentInstance(self, imports, wasi, limits)
+        if cancel is None:
+            cancel = linked.get("cancel")
+        return ComponentInstance(self, imports, wasi, limits, cancel=cancel)
 
     def link(self, imports: Optional[Mapping[str, Any]] = None, *, wasi: Optional[Wasi] = None,
-             limits: Optional[Limits] = None) -> None:
-        """Choose the default instance's imports, WASI grants and limits. Takes effect for
+             limits: Optional[Limits] = None, cancel: Optional[str] = None) -> None:
+        """Choose the default instance's imports, WASI grants, limits and cancel mode
+        (see `instantiate`). Takes effect for
         the next default instance: the current one, if any, is discarded. A key that
         names nothing the component imports raises LinkError now."""
         from ._linking import check_import_keys
 
         check_import_keys(self.__wasm_plan__, imports or {})
+        if cancel not in (None, "detach", "deliver"):
+            raise ValueError(f"cancel must be 'detach' or 'deliver', got {cancel!r}")
         with self.__wasm_lock__:
-            self.__dict__["__wasm_link__"] = {"imports": dict(imports or {}), "wasi": wasi, "limits": limits}
+            self.__dict__["__wasm_link__"] = {"imports": dict(imports or {}), "wasi": wasi, "limits": limits,
+                                              "cancel": cancel}
             self.__dict__["__wasm_default__"] = None
 
     def _default_instance(self) -> ComponentInstance:
@@ -206,7 +217,7 @@ class ComponentModule(types.ModuleType):
                 if inst is None or inst.poisoned:
                     linked = self.__dict__.get("__wasm_link__", {})
                     inst = ComponentInstance(self, linked.get("imports"), linked.get("wasi"),
-                                             linked.get("limits"), default=True)
+                                             linked.get("limits"), default=True, cancel=linked.get("cancel"))
                     self.__dict__["__wasm_default__"] = inst
         return inst  # type: ignore[no-any-return]
 

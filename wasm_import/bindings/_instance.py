@@ -165,7 +165,7 @@ class RuntimeInstance:
     """One component instance on the core runtime, as `ComponentInstance` uses it."""
 
     def __init__(self, module: Any, *, functions: Sequence[Any], resources: Sequence[Any],
-                 limits: Limits = NO_LIMITS) -> None:
+                 limits: Limits = NO_LIMITS, cancel: str = "detach") -> None:
         plan: b.ModulePlan = module.__wasm_plan__
         self.host_table = b.HostResourceTable()
         self.user: Any = None  # the ComponentInstance this serves (set by it)
@@ -175,7 +175,7 @@ class RuntimeInstance:
         self._policies: Dict[Any, PythonResources] = {}
         self._policy_lock = threading.Lock()
         self.runtime = Instance(module.__wasm_compiled__, _Host(self, functions, resources), limits,
-                                module_name=module.__name__)
+                                module_name=module.__name__, cancel=cancel)
         self.lock = self.runtime.lock
         self._plan = plan
 

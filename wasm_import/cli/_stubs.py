@@ -20,7 +20,7 @@ The shape of a stub, for a world with root functions and an exported interface `
     class imports:                              # `module.imports`: a Protocol per imported
         class Logger(_t.Protocol): ...          #   interface
     def instantiate(imports: _Imports | None = None, *, wasi: Wasi | None = None,
-                    limits: Limits | None = None) -> _Instance
+                    limits: Limits | None = None, cancel: ... = None) -> _Instance
 
 Names inside the stub are always qualified from the module, through a private alias of
 each namespace (`_ns_echo.PersonInfo`), which stubs allow anywhere because they are never
@@ -494,10 +494,12 @@ class _StubBuilder:
         out.depth -= 1
         out.line()
         out.line("def instantiate(imports: _t.Optional[_Imports] = None, *, "
-                 "wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None) -> _Instance:")
+                 "wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None, "
+                 "cancel: _t.Optional[_t.Literal['detach', 'deliver']] = None) -> _Instance:")
         out.body(inspect.getdoc(ComponentModule.instantiate))
         out.line("def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, "
-                 "limits: _t.Optional[_w.Limits] = None) -> None:")
+                 "limits: _t.Optional[_w.Limits] = None, "
+                 "cancel: _t.Optional[_t.Literal['detach', 'deliver']] = None) -> None:")
         out.body(inspect.getdoc(ComponentModule.link))
         out.line("exports: _Exports")
         out.line("wit: _w.wit.World")

@@ -52,6 +52,10 @@ STARTING, STARTED, RETURNED = 0, 1, 2
 EXIT, YIELD, WAIT = 0, 1, 2
 # copy-end states
 IDLE, COPYING, CANCELLING, DONE = range(4)
+# a task's cancellation (the spec's Task.State, as far as the caller's cancel goes)
+NOT_CANCELLED, PENDING_CANCEL, CANCEL_DELIVERED = range(3)
+# subtask states after a cancel
+CANCELLED_BEFORE_STARTED, CANCELLED_BEFORE_RETURNED = 3, 4
 
 _runtimes: "weakref.WeakKeyDictionary[Any, AsyncRuntime]" = weakref.WeakKeyDictionary()
 
@@ -118,7 +122,8 @@ class WaitableSet:
                 f.set_result(None)
 
     async def wait(self, task: "Task") -> None:
-        while not self.has_pending_event():
+        """Until the set has an event, or the task's caller asks to cancel it."""
+        while not self.has_pending_event() and task.cancel != PENDING_CANCEL:
             fut = asyncio.get_running_loop().create_future()
             self.waiters.append(fut)
             task.waiting = fut
@@ -126,6 +131,8 @@ class WaitableSet:
                 await fut
             finally:
                 task.waiting = None
+                if fut in self.waiters:  # woken by a cancel request, not by notify()
+                    self.waiters.remove(fut)
             task.raise_failure()
 
 
@@ -135,8 +142,24 @@ class Subtask(Waitable):
     def __init__(self) -> None:
         super().__init__()
         self.state = STARTED
-        self.delivered = False
+        self.cancel_requested = False
         self.job: Optional["asyncio.Task[Any]"] = None
+        self.end_scope: Callable[[], None] = lambda: None  # ends the borrows lent to the call
+        self.awaitable: Any = None  # what the host function returned
+
+    def abandon(self) -> None:
+        """Stop the host's work: cancel the job awaiting it, and close a coroutine that
+        never started (or cancel a future), which that job cannot reach before it runs."""
+        if self.job is not None:
+            self.job.cancel()
+        out = self.awaitable
+        if inspect.iscoroutine(out) and inspect.getcoroutinestate(out) == inspect.CORO_CREATED:
+            out.close()
+        elif isinstance(out, asyncio.Future):
+            out.cancel()
+
+    def resolved(self) -> bool:
+        return self.state in (RETURNED, CANCELLED_BEFORE_RETURNED)
 
 
 # -- buffers: where values wait in a copy --------------------------------------------------------
@@ -604,6 +627,23 @@ class Task:
         self.failure: Optional[BaseException] = None
         self.waiting: Optional["asyncio.Future[None]"] = None
         self.state: Any = None  # the InstanceState (handle table) of the component instance
+        self.cancel = NOT_CANCELLED  # -> PENDING_CANCEL (the caller asked) -> CANCEL_DELIVERED
+        self.cancelled = False  # the guest acknowledged with task.cancel: resolved without a value
+
+    def request_cancel(self) -> None:
+        """The caller gave up (its coroutine was cancelled): the guest gets TASK_CANCELLED
+        the next time it waits or yields (at once if it waits now)."""
+        if self.cancel == NOT_CANCELLED and not self.returned:
+            self.cancel = PENDING_CANCEL
+            if self.waiting is not None and not self.waiting.done():
+                self.waiting.set_result(None)
+
+    def take_cancel(self) -> bool:
+        """Deliver a pending cancel request (the spec's deliver_pending_cancel)."""
+        if self.cancel == PENDING_CANCEL:
+            self.cancel = CANCEL_DELIVERED
+            return True
+        return False
 
     def fail(self, exc: BaseException) -> None:
         if self.failure is None:
@@ -623,9 +663,10 @@ class AsyncRuntime:
     """The async state of one `Instance`: per component instance backpressure, the task
     whose guest code runs now, and the built-ins."""
 
-    def __init__(self, instance: Any) -> None:
+    def __init__(self, instance: Any, deliver_cancel: bool = False) -> None:
         self.instance = instance
         self.lock = instance.lock
+        self.deliver_cancel = deliver_cancel  # a cancelled call: TASK_CANCELLED to the guest, or detach
         self.current: Optional[Task] = None
         self.backpressure = [0] * len(instance.states)
         self.gates: List[List["asyncio.Future[None]"]] = [[] for _ in instance.states]
@@ -678,7 +719,19 @@ class AsyncRuntime:
             if packed != EXIT or not task.result.done():
                 job = runtime.spawn(runtime.drive(task, packed, callback_call))
                 if not task.result.done():
-                    await asyncio.wait([task.result, job], return_when=asyncio.FIRST_COMPLETED)
+                    try:
+                        await asyncio.wait([task.result, job], return_when=asyncio.FIRST_COMPLETED)
+                    except asyncio.CancelledError:
+                        if not runtime.deliver_cancel:  # detached: the task runs on, unawaited
+                            raise
+                        # Our caller gave up: tell the guest (TASK_CANCELLED) and wait for its
+                        # answer, task.cancel (then we are cancelled) or a value it raced to
+                        # return (then the cancel is refused: the value is not lost). A
+                        # second cancel stops waiting for the guest.
+                        task.request_cancel()
+                        await asyncio.wait([task.result, job], return_when=asyncio.FIRST_COMPLETED)
+                        if task.result.cancelled() or not task.result.done():
+                            raise
                     if not task.result.done():
                         job.result()  # the driver failed: its exception
             return task.result.result()
@@ -717,18 +770,18 @@ class AsyncRuntime:
         while True:
             code, si = packed & 0xF, packed >> 4
             if code == EXIT:
-                if not task.returned:
+                if not task.returned and not task.cancelled:
                     e = Trap(f"{task.label}: the async task exited without calling task.return")
                     task.fail(e)
                     raise e
                 return
             if code == YIELD:
                 await asyncio.sleep(0)
-                event = (NONE, 0, 0)
+                event = (TASK_CANCELLED, 0, 0) if task.take_cancel() else (NONE, 0, 0)
             elif code == WAIT:
                 wset = self._wset(task, si)
                 await wset.wait(task)
-                event = wset.get_pending_event()
+                event = (TASK_CANCELLED, 0, 0) if task.take_cancel() else wset.get_pending_event()
             else:
                 e = Trap(f"{task.label}: the callback returned an unknown code {code} (packed {packed:#x})")
                 task.fail(e)
@@ -866,6 +919,12 @@ class AsyncRuntime:
                     value = await out
                     if returns_result:
                         value = Ok(value)
+                except asyncio.CancelledError:
+                    if subtask.cancel_requested:  # the guest cancelled it (subtask.cancel): resolved
+                        return
+                    if task is not None:
+                        task.fail(Trap(f"{label}: the host's coroutine was cancelled"))
+                    return
                 except Err as e:
                     if not returns_result:
                         if task is not None:
@@ -890,6 +949,7 @@ class AsyncRuntime:
                         task.fail(e)
 
             subtask.job = runtime.spawn(finish())
+            subtask.end_scope, subtask.awaitable = cx.scope.end, out
             return STARTED | (int(index) << 4)
 
         return callback
@@ -941,8 +1001,9 @@ class AsyncRuntime:
 
             def task_return(*flat: Any) -> None:
                 task = cur("task.return")
-                if task.returned:
-                    raise Trap(f"{task.label}: task.return was called twice")
+                if task.returned or task.cancelled:
+                    raise Trap(f"{task.label}: task.return was called after the task "
+                               f"{'returned' if task.returned else 'was cancelled'}")
                 task.returned = True
                 value = task.on_return(options(ropts), flat)
                 if not task.result.done():
@@ -950,8 +1011,14 @@ class AsyncRuntime:
             return task_return
         if op == "task.cancel":
             def task_cancel() -> None:
-                raise Trap("task.cancel: this runtime never delivers cancellation, so a task cannot "
-                           "acknowledge one")
+                task = cur("task.cancel")
+                if task.cancel != CANCEL_DELIVERED or task.returned or task.cancelled:
+                    raise Trap(f"{task.label}: task.cancel was called but no cancellation was delivered "
+                               f"to this task" + (" (it already resolved)" if task.returned or task.cancelled
+                                                  else ""))
+                task.cancelled = True
+                if not task.result.done():
+                    task.result.cancel()
             return task_cancel
         if op in ("backpressure.set", "backpressure.inc", "backpressure.dec"):
             def backpressure(*v: int) -> None:
@@ -1008,7 +1075,7 @@ class AsyncRuntime:
         if op == "subtask.drop":
             def subtask_drop(i: int) -> None:
                 s = get(i, Subtask, "a subtask")
-                if s.state != RETURNED:
+                if not s.resolved():
                     raise Trap(f"subtask.drop: subtask {i} has not finished")
                 if s.pending is not None:
                     raise Trap(f"subtask.drop: subtask {i} has an undelivered event")
@@ -1017,15 +1084,21 @@ class AsyncRuntime:
             return subtask_drop
         if op == "subtask.cancel":
             def subtask_cancel(i: int) -> int:
+                """The guest gives up a host call: its coroutine is cancelled and the subtask
+                resolves at once (a value the host finishes later is dropped). A subtask that
+                returned but whose event the guest has not seen reports RETURNED instead."""
                 s = get(i, Subtask, "a subtask")
-                if s.state == RETURNED:
-                    if s.pending is not None:
-                        s.pending = None
-                    return RETURNED
-                if s.job is not None:
-                    s.job.cancel()
-                s.state = 4  # cancelled before returned
-                return 4
+                if s.cancel_requested:
+                    raise Trap(f"subtask.cancel: subtask {i} was cancelled already")
+                if s.resolved() and s.pending is None:
+                    raise Trap(f"subtask.cancel: subtask {i} has resolved and its event was delivered")
+                s.cancel_requested = True
+                if not s.resolved():
+                    s.abandon()
+                    s.state = CANCELLED_BEFORE_RETURNED
+                    s.end_scope()
+                s.pending = None  # the resolution is told here, not by an event
+                return s.state
             return subtask_cancel
         if op == "thread.yield":
             return lambda: 0

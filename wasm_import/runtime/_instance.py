@@ -61,7 +61,9 @@ class Instance:
     """One instance of a compiled component, with its own store."""
 
     def __init__(self, compiled: CompiledComponent, host: HostImports, limits: Limits = NO_LIMITS,
-                 module_name: str = "wasm_import.types") -> None:
+                 module_name: str = "wasm_import.types", cancel: str = "detach") -> None:
+        if cancel not in ("detach", "deliver"):
+            raise ValueError(f"cancel must be 'detach' or 'deliver', got {cancel!r}")
         plan = compiled.plan
         self.plan = plan
         self.host = host
@@ -78,7 +80,7 @@ class Instance:
         self._extra_host_types: Dict[Tuple[str, str], _handles.ResourceType] = {}
         self._depth = 0  # calls from the host under way (lock held)
         self._pending_drops: List[Tuple[_handles.ResourceType, int]] = []
-        self.async_rt = _async.AsyncRuntime(self)  # component-model async (issue 14)
+        self.async_rt = _async.AsyncRuntime(self, deliver_cancel=cancel == "deliver")  # component-model async
         with self.lock:
             # `compiled.wiring()` says where each import comes from; wasmtime checks types
             modules, core, extern, store = compiled.modules, self._core, self._extern, self.store
