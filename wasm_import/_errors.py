@@ -22,7 +22,9 @@ an import sets its `name` and `path` (the module and the file) as importlib does
 
 from __future__ import annotations
 
-from typing import Optional
+import sys
+from types import TracebackType
+from typing import Any, Optional
 
 __all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "LimitExceeded",
            "InstancePoisonedError", "DeadlockError"]
@@ -111,3 +113,20 @@ class LimitExceeded(Trap):
     def __init__(self, limit: str, message: str, trace: str = "", stderr: str = "") -> None:
         self.limit = limit
         super().__init__(message, trace, stderr)
+
+
+class _Unraisable:
+    """What `sys.unraisablehook` takes (the fields of `sys.UnraisableHookArgs`)."""
+
+    def __init__(self, exc: BaseException, err_msg: str, obj: Any) -> None:
+        self.exc_type: type[BaseException] = type(exc)
+        self.exc_value: Optional[BaseException] = exc
+        self.exc_traceback: Optional[TracebackType] = exc.__traceback__
+        self.err_msg: Optional[str] = err_msg
+        self.object: Any = obj
+
+
+def report_unraisable(exc: BaseException, err_msg: str, obj: Any) -> None:
+    """Report an exception nobody can be handed (raised by a destructor or a drop hook),
+    as Python does for one raised in `__del__`: through `sys.unraisablehook`."""
+    sys.unraisablehook(_Unraisable(exc, err_msg, obj))  # type: ignore[arg-type]

@@ -159,7 +159,7 @@ def _decorate(func: Callable[..., Any], plan: b.FunctionPlan, module_name: str) 
     func.__module__ = module_name
     func.__doc__ = plan.doc
     func.__signature__ = plan.signature  # type: ignore[attr-defined]
-    func.__wit__ = plan.func  # type: ignore[attr-defined]  (linking checks types with it)
+    func.__wit__ = plan.func  # type: ignore[attr-defined]  # linking checks types with it
     return func
 
 
@@ -239,7 +239,7 @@ class ComponentModule(types.ModuleType):
         if not imported and path is None:
             raise TypeError(f"{self!r} was loaded from bytes, so it cannot be pickled by reference: "
                             "save it to a file and wasm_import.load() the file")
-        return _module_by_reference, (name, None if imported else os.path.abspath(path))
+        return _module_by_reference, (name, None if imported or path is None else os.path.abspath(path))
 
 
 def _default_function(module: ComponentModule, plan: b.FunctionPlan, owner: Any, attr: str) -> Any:
@@ -451,10 +451,8 @@ def _module_by_reference(name: str, path: Optional[str]) -> ComponentModule:
             raise TypeError(f"import {name!r} gave {module!r}, not a component module")
         return module
     with _loaded_lock:
-        module = _loaded.get((path, name))
-        if module is None:
-            module = load(path, name=name)
-        return module
+        loaded = _loaded.get((path, name))
+        return loaded if loaded is not None else load(path, name=name)
 
 
 def _module_name(path: str) -> str:

@@ -188,6 +188,7 @@ class RuntimeInstance:
         with self._policy_lock:
             found = self._policies.get(fplan.scope)
             if found is None:
+                assert fplan.resource_picker is not None, "a planned function always has a resource picker"
                 found = self._policies[fplan.scope] = PythonResources(self, fplan.resource_picker())
             return found
 

@@ -18,14 +18,13 @@ imports raise `LinkError` listing each with its WIT signature.
 
 from __future__ import annotations
 
-import sys
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import _plan as b
 from ..wit import _model as w
-from .._errors import LinkError
+from .._errors import LinkError, report_unraisable
 from ..types._names import pascal, snake
 from ..types._pytypes import wit_signature
 from .._values import Err
@@ -240,7 +239,7 @@ def _target(func: w.Function, provider: Any, classes: Dict[str, Any], root: bool
     if func.kind is w.FunctionKind.FREESTANDING:
         return provider if root and callable(provider) else _member(provider, _python_name(func))
     resource = w.unalias(func.resource) if func.resource is not None else None
-    cls = classes.get(resource.name) if isinstance(resource, w.TypeDef) else None
+    cls = classes.get(resource.name or "") if isinstance(resource, w.TypeDef) else None
     if cls is None:
         return None
     if func.kind is w.FunctionKind.CONSTRUCTOR:
@@ -329,16 +328,9 @@ def _on_drop_hook() -> Any:
             try:
                 hook()
             except Exception as e:  # noqa: BLE001  (there is no caller to hand it to)
-                sys.unraisablehook(_Unraisable(e, obj))
+                report_unraisable(e, f"Exception ignored in {b.DROP_HOOK} of", obj)
 
     return on_drop
-
-
-class _Unraisable:
-    def __init__(self, exc: BaseException, obj: Any) -> None:
-        self.exc_type, self.exc_value, self.exc_traceback = type(exc), exc, exc.__traceback__
-        self.err_msg = f"Exception ignored in {b.DROP_HOOK} of"
-        self.object = obj
 
 
 # -- typing.Protocol classes for imported interfaces (for Mock(spec=...) and type hints) ----

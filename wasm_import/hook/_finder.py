@@ -140,6 +140,7 @@ class _Dir:
         self.names: Dict[str, str] = {}
 
     def find(self, name: str, known_mtime: Any = None) -> Optional[Found]:
+        mtime: Any
         if known_mtime is not None and known_mtime != -1:
             mtime = ("importlib", known_mtime)
         else:

@@ -71,6 +71,8 @@ def c_function(name: str, restype: Any, *argtypes: Any) -> Any:
     """wasmtime's C function `name` as a new function object of the given prototype; with
     `c_void_p` arguments it takes plain addresses (ints), which ctypes passes unchecked."""
     address = ctypes.cast(getattr(_lib(), name), _ptr).value
+    if address is None:
+        raise OSError(f"the wasmtime library has no function {name}")
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
 
 

@@ -85,7 +85,7 @@ class CompiledComponent:
             self._loading = modules
         else:
             self._modules = tuple(modules)
-        self.host_types = host_types if host_types is not None else _host_types(plan, self.modules)
+        self.host_types = host_types if host_types is not None else _host_types(self.plan, self.modules)
         self._wiring: Optional[Wiring] = None
 
     @property
@@ -124,7 +124,7 @@ class CompiledComponent:
             instances = self.plan.instances
             wiring: List[Optional[Tuple[Any, ...]]] = []
             for step, types in zip(instances, self.host_types):
-                if types is None:
+                if types is None or isinstance(step, _plan.Bag):  # (a Bag has no host types)
                     wiring.append(None)
                     continue
                 wires: List[Any] = []
@@ -191,10 +191,18 @@ def _host_types(plan: "_plan.ComponentPlan", modules: Sequence[CoreModule]) -> H
             out.append(None)
             continue
         imports = modules[step.module].imports
-        out.append(tuple(imports[i].type if i < len(imports) and not isinstance(ref, _plan.CoreExport)
-                         and isinstance(imports[i].type, FuncType) else None
-                         for i, ref in enumerate(step.args)))
+        out.append(tuple(_host_functype(imports, i, ref) for i, ref in enumerate(step.args)))
     return tuple(out)
+
+
+def _host_functype(imports: Sequence[Any], i: int, ref: Any) -> Optional[FuncType]:
+    """The type of import `i` if it is a function the host (not another core instance) gives."""
+    from . import _plan
+
+    if i >= len(imports) or isinstance(ref, _plan.CoreExport):
+        return None
+    found = imports[i].type
+    return found if isinstance(found, FuncType) else None
 
 
 def compile_component(data: Union[bytes, bytearray, memoryview], *, where: str = "<bytes>",

@@ -21,13 +21,12 @@ GIL). A trap poisons the store: every later call raises `InstancePoisonedError`.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..wit import _model as w
-from .._errors import LimitExceeded, Trap
+from .._errors import LimitExceeded, Trap, report_unraisable
 from .._limits import NO_LIMITS, Limits, limit_message
 from .._values import Err
 from . import _abi, _async, _handles
@@ -85,7 +84,7 @@ class Instance:
             # `compiled.wiring()` says where each import comes from; wasmtime checks types
             modules, core, extern, store = compiled.modules, self._core, self._extern, self.store
             for step, wires in zip(plan.instances, compiled.wiring()):
-                if wires is None:
+                if wires is None or isinstance(step, p.Bag):  # a bag of exports: instantiated by nobody
                     core.append(step)
                     continue
                 imports = [(core[w[0]], w[1]) if w[0] >= 0 else extern(w[1], w[2]) for w in wires]
@@ -237,7 +236,7 @@ class Instance:
                     try:
                         rt.dtor(rep)  # type: ignore[misc]
                     except Exception as e:  # noqa: BLE001  as from a finalizer: nobody to hand it to
-                        sys.unraisablehook(_Unraisable(e, rt))
+                        report_unraisable(e, "Exception ignored in the deferred destructor of", rt)
             finally:
                 self._depth -= 1
 
@@ -444,13 +443,6 @@ class _Raise:
 
     def __init__(self, err: Any) -> None:
         self.err = err
-
-
-class _Unraisable:
-    def __init__(self, exc: BaseException, rt: Any) -> None:
-        self.exc_type, self.exc_value, self.exc_traceback = type(exc), exc, exc.__traceback__
-        self.err_msg = "Exception ignored in the deferred destructor of"
-        self.object = rt
 
 
 def _flat(func: w.Function) -> FuncType:

@@ -341,8 +341,9 @@ class _Builder:
         exports, export_resources = self.root_exports(root, types)
         lowerings = [self.finish_lowering(entry, types) for entry in self.lowerings]
         for index, raw in self.builtin_types.items():
-            self.intrinsics[index] = dataclasses.replace(
-                self.intrinsics[index], type=None if raw is None else types.valtype(raw))
+            builtin = self.intrinsics[index]
+            assert isinstance(builtin, BuiltinIntrinsic)
+            self.intrinsics[index] = dataclasses.replace(builtin, type=None if raw is None else types.valtype(raw))
         resources = [ResourceDef(r.name or f"resource{i}", r.instance, r.dtor, r.import_key,
                                  r.import_name) for i, r in enumerate(self.resources)]
         return ComponentPlan(

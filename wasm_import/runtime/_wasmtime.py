@@ -250,6 +250,8 @@ class _C:
 def _py_function(name: str, restype: Any, *argtypes: Any) -> Any:
     """Like `c_function`, but the call keeps the GIL (PYFUNCTYPE): for short C functions."""
     address = ctypes.cast(getattr(_clib._lib(), name), _P).value
+    if address is None:
+        raise OSError(f"the wasmtime library has no function {name}")
     return ctypes.PYFUNCTYPE(restype, *argtypes)(address)
 
 
@@ -1132,7 +1134,9 @@ def _trampoline_py(env: Optional[int], caller: Optional[int], args: Optional[int
         if _deferred_signal:
             _run_deferred_signal()
         entry = store._hosts[(env or 0) & _FUNC_MASK]
-        slots = entry.array.from_address(args)
+        if args is None and ctypes.sizeof(entry.array):
+            raise RuntimeError("wasmtime passed no argument buffer to a host function that needs one")
+        slots = entry.array.from_address(args or 0)  # NULL only when there is nothing to read
         returned = entry.callback(*entry.unpack(slots, 0))
         n = entry.nresults
         if n == 0:
@@ -1183,7 +1187,8 @@ def _deadline_py(context: Optional[int], env: Optional[int], delta: Optional[int
         every = _INTERRUPT_EVERY if threading.get_ident() == _MAIN_THREAD else _OTHER_THREAD_EVERY
         if store is not None and _deferred_signal:
             _run_deferred_signal()
-        _U64.from_address(delta).value = max(1, int(-(-every // TICK)))
+        if delta is not None:  # (wasmtime always passes where the next deadline goes)
+            _U64.from_address(delta).value = max(1, int(-(-every // TICK)))
         return None
     except BaseException as e:  # a KeyboardInterrupt from the SIGINT handler, re-raised by the call
         if store is not None:

@@ -62,7 +62,8 @@ def _rebuild(td: w.TypeDef, module: str, case: Optional[str], state: Any) -> Any
                     return cls(*state) if has_payload else cls()
             raise ValueError(f"variant {td.name!r} has no case {case!r}")
         case w.Enum():
-            return class_for(td, module)[state]
+            members: Any = class_for(td, module)  # an Enum class: indexed by member name
+            return members[state]
         case w.Flags():
             return class_for(td, module)(state)
         case _:
