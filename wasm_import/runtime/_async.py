@@ -612,6 +612,47 @@ def future_converter(ty: w.TypeDef, converter: Callable[[w.Type], Any]) -> Any:
     return _async_value(ty, converter, future=True)
 
 
+# -- the caller's side of an async lower ----------------------------------------------------------
+
+def _async_lower_side(func: w.Function, codec: Any, label: str) -> Tuple[Callable[..., List[Any]],
+                                                                          Callable[[Any, Any, int], None]]:
+    """For an `async` canon lower of `func`: `lift_args(cx, flat)`, the arguments out of the
+    caller (flat, or in its memory past MAX_FLAT_ASYNC_PARAMS), and `store_result(cx, value,
+    retptr)`, the result into the caller's memory at its return pointer."""
+    from ._abi import _Signature
+
+    sig = _Signature(func, codec, "lift")  # params: the lift side's converters
+    flat_sig = L.flatten_async_functype(func, "lower")
+    result_conv = codec.converter(func.result) if func.result is not None else None
+    tuple_type = w.TypeDef(w.Tuple(tuple(p.type for p in func.params)))
+
+    def lift_args(cx: Any, flat: Tuple[Any, ...]) -> List[Any]:
+        if flat_sig.params_in_memory:
+            ptr = flat[0]
+            cx.refresh()
+            cx.checked_range(ptr, L.size(tuple_type), L.alignment(tuple_type), "parameters in memory")
+            return [conv.load(cx, ptr + off) for conv, off in zip(sig.params, sig.param_offsets)]
+        if sig.uses_memory:
+            cx.refresh()
+        values, i = [], 0
+        for conv, width in zip(sig.params, sig.param_widths):
+            values.append(conv.lift(cx, flat, i))
+            i += width
+        return values
+
+    def store_result(cx: Any, value: Any, retptr: int) -> None:
+        if result_conv is None:
+            return
+        cx.refresh()
+        cx.checked_range(retptr, result_conv.size, result_conv.align, "return pointer")
+        try:
+            result_conv.store(cx, value, retptr)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{label} returned a bad value for WIT type {result_conv.wit}: {e}") from None
+
+    return lift_args, store_result
+
+
 # -- tasks -----------------------------------------------------------------------------------------
 
 class Task:
@@ -856,40 +897,10 @@ class AsyncRuntime:
     def async_host_callback(self, func: w.Function, target: Callable[..., Any], options: Any,
                             codec: Any, returns_result: bool, label: str) -> Callable[..., Any]:
         """The core callback of an `async` canon lower of a host function."""
-        from ._abi import CallContext, _Signature
+        from ._abi import CallContext
 
-        sig = _Signature(func, codec, "lift")  # params: the lift side's converters
-        flat_sig = L.flatten_async_functype(func, "lower")
-        result_conv = codec.converter(func.result) if func.result is not None else None
-        param_types = tuple(p.type for p in func.params)
-        tuple_type = w.TypeDef(w.Tuple(param_types))
+        lift_args, store_result = _async_lower_side(func, codec, label)
         runtime = self
-
-        def lift_args(cx: Any, flat: Tuple[Any, ...]) -> List[Any]:
-            if flat_sig.params_in_memory:
-                ptr = flat[0]
-                cx.refresh()
-                cx.checked_range(ptr, L.size(tuple_type), L.alignment(tuple_type), "parameters in memory")
-                return [conv.load(cx, ptr + off) for conv, off in zip(sig.params, sig.param_offsets)]
-            if sig.uses_memory:
-                cx.refresh()
-            values, i = [], 0
-            for conv, width in zip(sig.params, sig.param_widths):
-                values.append(conv.lift(cx, flat, i))
-                i += width
-            return values
-
-        def store_result(cx: Any, value: Any, retptr: int) -> None:
-            if result_conv is None:
-                return
-            if returns_result:
-                value = value  # already Ok/Err
-            cx.refresh()
-            cx.checked_range(retptr, result_conv.size, result_conv.align, "return pointer")
-            try:
-                result_conv.store(cx, value, retptr)
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{label} returned a bad value for WIT type {result_conv.wit}: {e}") from None
 
         def callback(*flat: Any) -> int:
             inst = options.inst
