@@ -1,4 +1,5 @@
-"""`wasi:filesystem` 0.3 (types, preopens) over host directories, confined as 0.2's is.
+"""`wasi:filesystem` 0.3 (types, preopens) over host directories and `MemoryDir`s,
+confined as 0.2's are.
 
 0.3's `descriptor` is 0.2's with `async func` methods, streams instead of `wasi:io`
 (`read-via-stream` gives a `stream<u8>` and a future of how reading ended; the write

@@ -48,7 +48,7 @@ _HARMLESS = (errno.EAFNOSUPPORT, errno.EINVAL) if sys.platform == "darwin" or "b
 
 
 def _connect_unspec(sock: socket.socket) -> None:
-    if _connect is None:  # Windows: an all-zero address dissolves the association
+    if _connect is None:  # Windows: an all-zero address dissolves it (Winsock's documented way; untried here)
         sock.connect(("::", 0) if sock.family == socket.AF_INET6 else ("0.0.0.0", 0))
         return
     unspec = _SockaddrUnspec(socket.AF_UNSPEC)
