@@ -61,5 +61,6 @@ class UdpPeers:
         codes the guest's WASI version names ("invalid-argument" -> its spelling)."""
         a, b = self.port["A"], self.port["B"]
         return [f"send-elsewhere:{code['invalid-argument']}", f"{a}:A got first", f"remote:{a}",
-                "local:127.0.0.1", f"remote-after:{code['invalid-state']}", *sorted([f"{a}:A got third", f"{b}:B got second"]),
+                "local:127.0.0.1", f"remote-after:{code['invalid-state']}",
+                *sorted([f"{a}:A got third", f"{b}:B got second"]),
                 "local-port-kept:True"]

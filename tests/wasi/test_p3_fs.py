@@ -209,7 +209,8 @@ def test_escapes_from_a_memory_dir_are_refused(run_memory: Any, memory_tree: Tre
 
 
 @pytest.mark.parametrize("walk", [False, True], ids=["openat2", "nofollow-walk"])
-def test_escapes_from_a_host_directory_are_refused(run_host: Any, host_tree: Tree, walk: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_escapes_from_a_host_directory_are_refused(run_host: Any, host_tree: Tree, walk: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     if walk:
         monkeypatch.setattr(_confine, "use_openat2", False)
     run = run_host
@@ -246,7 +247,8 @@ def test_a_0_3_filesystem_interface_is_replaced_through_imports(p3fs: Any, tree:
 
 def test_one_memory_dir_is_shared_by_a_0_2_and_a_0_3_guest(p3fs: Any) -> None:
     shared = MemoryDir({"from-host.txt": "host"})
-    p2 = wasm_import.load(build_python_guest("sandbox")).instantiate(wasi=Wasi(dirs=[Dir(shared, "/data", readonly=False)]))
+    p2 = wasm_import.load(build_python_guest("sandbox")).instantiate(
+        wasi=Wasi(dirs=[Dir(shared, "/data", readonly=False)]))
     p3 = p3fs.instantiate(wasi=Wasi(dirs=[Dir(shared, "/data", readonly=False)]))
     p2.fs("write", "/data/from-0.2.txt", "written by 0.2")
     assert call_to_end(p3.api.run, "/data", "read", "from-0.2.txt") == "written by 0.2"
