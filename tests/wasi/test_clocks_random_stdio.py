@@ -183,6 +183,18 @@ def test_an_in_memory_directory(sandbox) -> None:
         inst.fs("read", "/data/../out/d/new.txt", "")
     with pytest.raises(Err, match="No such file"):
         inst.fs("read", "/data/missing.txt", "")
+    # links: the host grant's checks first (leading out, read-only), then none is made
+    with pytest.raises(Err, match="Operation not permitted"):
+        inst.fs("symlink", "../../etc/passwd", "/out/evil")
+    with pytest.raises(Err, match="Read-only file system"):
+        inst.fs("link", "/data/in.txt", "/data/again.txt")
+    with pytest.raises(Err, match="Read-only file system"):
+        inst.fs("symlink", "in.txt", "/data/evil")
+    with pytest.raises(Err, match="Not supported"):
+        inst.fs("symlink", "d/new.txt", "/out/ok")
+    with pytest.raises(Err, match="Invalid argument"):  # a directory moved beneath itself
+        inst.fs("rename", "/out/d", "/out/d/inner")
+    assert out.files() == {"d/new.txt": b"written"}
     assert data.files() == {"in.txt": b"hello", "sub/deep.txt": b"deep"}
 
 

@@ -19,6 +19,7 @@ from wasm_import import Err, Net, Wasi
 from wasm_import.hook._command import call_to_end
 from wasm_import.runtime.wasi._context import served
 from tests._build import build_python_guest
+from tests.wasi._udp_peers import UdpPeers
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +159,46 @@ def test_name_lookup_only_within_grants(p3net: Any) -> None:
     assert _call(granted, "lookup", "not a name!") == ("err", "InvalidArgument")
     nothing = p3net.instantiate(wasi=Wasi())
     assert _call(nothing, "lookup", "localhost") == ("err", "AccessDenied")
+
+
+def _udp_disconnect(inst: Any, peers: UdpPeers) -> Any:
+    async def main() -> Any:
+        return await asyncio.wait_for(inst.api.udp_disconnect("127.0.0.1", peers.port["A"], peers.port["B"]), 20)
+
+    try:
+        return asyncio.run(main())
+    except Err as e:
+        return ("err", e.value)
+
+
+def test_udp_connect_disconnect_then_send_to_two_peers(p3net: Any) -> None:
+    """`connect(A)` associates the socket with A in the kernel (B's datagram never arrives,
+    a send elsewhere is refused); `disconnect` dissolves it: the same port then sends to B
+    and A by address and receives from both."""
+    peers = UdpPeers()
+    try:
+        inst = p3net.instantiate(wasi=Wasi(network=[Net("127.0.0.1", peers.port["A"], "udp"),
+                                                    Net("127.0.0.1", peers.port["B"], "udp")]))
+        peers.start()
+        steps = _udp_disconnect(inst, peers)
+        peers.join()
+        expected = peers.steps({"invalid-argument": "InvalidArgument", "invalid-state": "InvalidState"})
+        expected.insert(4, "disconnect-again:InvalidState")  # 0.3's disconnect of a socket not connected
+        assert steps == expected
+        guest = peers.early_to
+        assert guest is not None
+        assert peers.seen == {"A": [(b"first", guest), (b"third", guest)], "B": [(b"second", guest)]}
+    finally:
+        peers.close()
+
+
+def test_a_disconnected_udp_socket_still_sends_only_where_granted(p3net: Any) -> None:
+    peers = UdpPeers()
+    try:
+        inst = p3net.instantiate(wasi=Wasi(network=[Net("127.0.0.1", peers.port["A"], "udp")]))  # not B
+        peers.start(expected=2, seconds=3)
+        assert _udp_disconnect(inst, peers) == ("err", "AccessDenied")  # "second", to B, after the disconnect
+        peers.join()
+        assert [data for data, _ in peers.seen["A"]] == [b"first"] and peers.seen["B"] == []
+    finally:
+        peers.close()

@@ -20,6 +20,7 @@ from wasm_import.runtime.wasi._io import IoError, StreamFailed, wait_any
 from wasm_import.runtime.wasi._net import NetPolicy, from_host
 from wasm_import.runtime.wasi._sockets import sockets_providers
 from tests.wasi._netguests import build_netuser, wasi_types
+from tests.wasi._udp_peers import UdpPeers
 
 NETWORK = "wasi:sockets/network"
 
@@ -374,6 +375,35 @@ def test_udp_sends_only_where_granted(types: Any) -> None:
         other.close()
 
 
+@pytest.mark.parametrize("family,host", [(socket.AF_INET, "0.0.0.0"), (socket.AF_INET, "127.0.0.1"),
+                                         (socket.AF_INET6, "::1")], ids=["ipv4-any", "ipv4-loopback", "ipv6"])
+def test_a_udp_association_is_dissolved_and_the_port_kept(family: int, host: str) -> None:
+    from wasm_import.runtime.wasi._udp import associate, dissociate
+
+    peer_host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    try:
+        sock, peer = socket.socket(family, socket.SOCK_DGRAM), socket.socket(family, socket.SOCK_DGRAM)
+    except OSError:
+        pytest.fail(f"no {family!r} sockets on this machine")
+    with sock, peer:
+        sock.bind((host, 0))
+        peer.bind((peer_host, 0))
+        port = sock.getsockname()[1]
+        associate(sock, peer.getsockname(), connected=False)
+        assert sock.getpeername()[:2] == peer.getsockname()[:2]
+        associate(sock, (peer_host, 9), connected=True)  # another peer, at once
+        assert sock.getpeername()[1] == 9
+        dissociate(sock)
+        with pytest.raises(OSError) as caught:
+            sock.getpeername()
+        assert caught.value.errno == errno.ENOTCONN
+        assert sock.getsockname()[:2] == (host, port)  # Linux gave the ephemeral port up: bound again
+        sock.sendto(b"from the same port", peer.getsockname())
+        peer.settimeout(5)
+        data, sender = peer.recvfrom(100)
+        assert (data, sender[1]) == (b"from the same port", port)
+
+
 # -- name lookup -----------------------------------------------------------------------------------------
 
 def test_name_lookup_is_a_grant_too(types: Any) -> None:
@@ -472,3 +502,38 @@ def test_inspect_says_which_grant_opens_each_network_import() -> None:
             in lines)
     assert "    wasi:sockets/tcp-create-socket@0.2.9" in lines
     assert "    wasi:sockets/ip-name-lookup@0.2.9  <- Wasi(network=[Net('name', ...)]): looks up that name" in lines
+
+
+@pytest.mark.slow
+def test_guest_connects_udp_disconnects_and_sends_to_two_peers(netuser: Any) -> None:
+    """`stream(some(A))` associates the socket with A in the kernel (B's datagram never
+    arrives, a send elsewhere is refused); `stream(none)` dissolves it: the same port then
+    sends to B and A by address and receives from both."""
+    peers = UdpPeers()
+    try:
+        inst = netuser.instantiate(wasi=Wasi(network=[Net("127.0.0.1", peers.port["A"], "udp"),
+                                                      Net("127.0.0.1", peers.port["B"], "udp")]))
+        peers.start()
+        steps = inst.udp_disconnect("127.0.0.1", peers.port["A"], peers.port["B"])
+        peers.join()
+        assert steps == peers.steps({"invalid-argument": "INVALID_ARGUMENT", "invalid-state": "INVALID_STATE"})
+        guest = peers.early_to
+        assert guest is not None
+        assert peers.seen == {"A": [(b"first", guest), (b"third", guest)], "B": [(b"second", guest)]}
+    finally:
+        peers.close()
+
+
+@pytest.mark.slow
+def test_a_disconnected_udp_socket_still_sends_only_where_granted(netuser: Any) -> None:
+    peers = UdpPeers()
+    try:
+        inst = netuser.instantiate(wasi=Wasi(network=[Net("127.0.0.1", peers.port["A"], "udp")]))  # not B
+        peers.start(expected=2, seconds=3)
+        with pytest.raises(Err) as caught:
+            inst.udp_disconnect("127.0.0.1", peers.port["A"], peers.port["B"])
+        assert caught.value.value == "ACCESS_DENIED"  # "second", to B, after the disconnect
+        peers.join()
+        assert [data for data, _ in peers.seen["A"]] == [b"first"] and peers.seen["B"] == []
+    finally:
+        peers.close()

@@ -7,18 +7,23 @@
 
 Nothing touches the host's disk, so there is nothing to escape to: paths are resolved in
 the tree, `..` never climbs above the descriptor it starts from, absolute paths are
-refused, and symlinks and hard links are not supported (`unsupported`). The descriptor
-class answers the same WIT methods as a host `Descriptor`, so `wasi:filesystem/types`
-serves both.
+refused, and symlinks and hard links are not made (`unsupported`, once the request has
+passed the checks a host grant makes: a link leading out is `not-permitted`, one into a
+read-only grant `read-only`, as on the host). The descriptor class answers the same WIT
+methods as a host `Descriptor`, so `wasi:filesystem/types` serves both; WASI 0.3's
+descriptor (`_p3_fs.MemoryDescriptor3`) is this class with async methods over the same
+tree, so a 0.2 and a 0.3 guest granted one MemoryDir see the same files.
 """
 
 from __future__ import annotations
 
+import stat
 import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from ._fs import TYPES, FsError, _datetime, _flag, _flags, fs_call, _new_time
+from . import _confine as confine
+from ._fs import TYPES, FsError, _datetime, _flag, _flags, _new_time, _type_name, fs_call
 from ._io import BytesInputStream, OutputStream, bind_types, types_of
 
 __all__ = ["MemoryDir", "MemoryDescriptor"]
@@ -27,6 +32,8 @@ Tree = Mapping[str, Union[bytes, str, "Tree"]]
 
 
 class _Node:
+    mode = 0  # the `st_mode` file type bits a host file of this kind would have
+
     def __init__(self) -> None:
         now = time.time_ns()
         self.atime = self.mtime = self.ctime = now
@@ -36,15 +43,28 @@ class _Node:
 
 
 class _File(_Node):
+    mode = stat.S_IFREG
+
     def __init__(self, data: bytes = b"") -> None:
         super().__init__()
         self.data = bytearray(data)
 
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
 
 class _Dir(_Node):
+    mode = stat.S_IFDIR
+    size = 0
+
     def __init__(self) -> None:
         super().__init__()
         self.entries: Dict[str, _Node] = {}
+
+    def holds(self, node: _Node) -> bool:
+        """Is `node` this directory or anywhere beneath it?"""
+        return node is self or any(isinstance(child, _Dir) and child.holds(node) for child in self.entries.values())
 
 
 def _build(tree: Tree) -> _Dir:
@@ -107,8 +127,9 @@ class MemoryDir:
                 node = node.entries[part]
         return node
 
-    def root_descriptor(self, readonly: bool, types: Any) -> "MemoryDescriptor":
-        return bind_types(MemoryDescriptor(self, self._root, readonly, True, not readonly), types)
+    def root_descriptor(self, readonly: bool, types: Any, cls: Optional[type] = None) -> "MemoryDescriptor":
+        """The preopen of this tree: a `cls` (0.2's `MemoryDescriptor` unless told) bound to `types`."""
+        return bind_types((cls or MemoryDescriptor)(self, self._root, readonly, True, not readonly), types)
 
     def __repr__(self) -> str:
         return f"<MemoryDir with {len(self.files())} files>"
@@ -120,13 +141,15 @@ class _MemoryWriter(OutputStream):
 
     def write_bytes(self, data: bytes) -> None:
         with self._fs.lock:
-            at = len(self._node.data) if self._offset is None else self._offset
-            _write_at(self._node, data, at)
+            _write_at(self._node, data, self._offset)
             if self._offset is not None:
                 self._offset += len(data)
 
 
-def _write_at(node: _File, data: bytes, at: int) -> None:
+def _write_at(node: _File, data: bytes, at: Optional[int]) -> None:
+    """Write `data` at offset `at` (None: at the end), zero-filling a gap."""
+    if at is None:
+        at = len(node.data)
     if at > len(node.data):
         node.data.extend(bytes(at - len(node.data)))
     node.data[at:at + len(data)] = data
@@ -141,7 +164,7 @@ class MemoryDescriptor:
         self._readable, self._writable = readable, writable and not readonly
 
     def _child(self, node: _Node, readable: bool, writable: bool) -> "MemoryDescriptor":
-        child = MemoryDescriptor(self._fs, node, self._readonly, readable, writable)
+        child = type(self)(self._fs, node, self._readonly, readable, writable)
         child._wasi_types = getattr(self, "_wasi_types", None)
         return child
 
@@ -165,6 +188,8 @@ class MemoryDescriptor:
         """(the directory holding the last component, the last component)."""
         if path.startswith("/"):
             raise FsError("not-permitted", "absolute path")
+        if not path:
+            raise FsError("no-entry")  # as openat(dirfd, "")
         parts = [p for p in path.split("/") if p not in ("", ".")]
         stack: List[_Dir] = [self._dir()]
         last = parts.pop() if parts else "."
@@ -200,7 +225,7 @@ class MemoryDescriptor:
 
     @fs_call
     def read_via_stream(self, offset: int) -> Any:
-        f = self._file()
+        f = self._readable_file()
         with self._fs.lock:
             data = bytes(f.data[offset:])
         return bind_types(BytesInputStream(data), types_of(self))
@@ -215,10 +240,17 @@ class MemoryDescriptor:
         self._need_write()
         return bind_types(_MemoryWriter(self._fs, self._file(), None), types_of(self))
 
-    def _need_write(self) -> None:
-        self._file()
+    def _need_write(self) -> _File:
+        f = self._file()
         if not self._writable:
             raise FsError("read-only" if self._readonly else "bad-descriptor")
+        return f
+
+    def _readable_file(self) -> _File:
+        f = self._file()
+        if not self._readable:
+            raise FsError("bad-descriptor")
+        return f
 
     @fs_call
     def advise(self, offset: int, length: int, advice: Any) -> None:
@@ -260,9 +292,7 @@ class MemoryDescriptor:
 
     @fs_call
     def read(self, length: int, offset: int) -> Tuple[bytes, bool]:
-        f = self._file()
-        if not self._readable:
-            raise FsError("bad-descriptor")
+        f = self._readable_file()
         with self._fs.lock:
             data = bytes(f.data[offset:offset + length])
         return data, offset + len(data) >= len(f.data)
@@ -314,6 +344,13 @@ class MemoryDescriptor:
 
     @fs_call
     def link_at(self, old_path_flags: Any, old_path: str, new_descriptor: Any, new_path: str) -> None:
+        if _flag(old_path_flags, "SYMLINK_FOLLOW"):
+            raise FsError("invalid", "link-at does not follow symlinks")
+        target = self._same_tree(new_descriptor)
+        with self._fs.lock:
+            self._lookup(old_path)
+            target._mutable()
+            target._walk(new_path)
         raise FsError("unsupported", "a MemoryDir has no hard links")
 
     @fs_call
@@ -357,24 +394,35 @@ class MemoryDescriptor:
     @fs_call
     def rename_at(self, old_path: str, new_descriptor: Any, new_path: str) -> None:
         self._mutable()
-        if not isinstance(new_descriptor, MemoryDescriptor) or new_descriptor._fs is not self._fs:
-            raise FsError("cross-device")
-        new_descriptor._mutable()
+        target = self._same_tree(new_descriptor)
+        target._mutable()
         with self._fs.lock:
             src, old = self._walk(old_path)
-            dst, new = new_descriptor._walk(new_path)
+            dst, new = target._walk(new_path)
             node = src.entries.get(old)
             if node is None:
                 raise FsError("no-entry")
+            if isinstance(node, _Dir) and node.holds(dst):
+                raise FsError("invalid", "a directory cannot move beneath itself")  # as rename(2)
             existing = dst.entries.get(new)
             if isinstance(existing, _Dir) and (existing.entries or not isinstance(node, _Dir)):
                 raise FsError("not-empty" if existing.entries else "is-directory")
+            if existing is not None and not isinstance(existing, _Dir) and isinstance(node, _Dir):
+                raise FsError("not-directory")
             del src.entries[old]
             dst.entries[new] = node
+
+    def _same_tree(self, other: Any) -> "MemoryDescriptor":
+        if not isinstance(other, MemoryDescriptor) or other._fs is not self._fs:
+            raise FsError("cross-device", "links and renames stay inside one MemoryDir")
+        return other
 
     @fs_call
     def symlink_at(self, old_path: str, new_path: str) -> None:
         self._mutable()
+        confine.check_link_target(new_path, old_path)  # a link leading out: not-permitted, as on the host
+        with self._fs.lock:
+            self._walk(new_path)
         raise FsError("unsupported", "a MemoryDir has no symlinks")
 
     @fs_call
@@ -384,6 +432,8 @@ class MemoryDescriptor:
     def _remove(self, path: str, directory: bool) -> None:
         """Remove the entry at `path`: an empty directory, or anything but a directory."""
         self._mutable()
+        if not directory and path.endswith("/"):
+            raise FsError("not-directory")  # as the host's unlink-file-at
         with self._fs.lock:
             where, name = self._walk(path)
             node = where.entries.get(name)
@@ -428,13 +478,12 @@ class _MemoryEntries:
 
 
 def _kind(obj: Any, node: _Node) -> Any:
-    return types_of(obj).get(f"{TYPES}#descriptor-type")["DIRECTORY" if isinstance(node, _Dir) else "REGULAR_FILE"]
+    return types_of(obj).get(f"{TYPES}#descriptor-type")[_type_name(node.mode)]
 
 
 def _stat(obj: Any, node: _Node) -> Any:
-    size = len(node.data) if isinstance(node, _File) else 0
     return types_of(obj).get(f"{TYPES}#descriptor-stat")(
-        _kind(obj, node), 1, size, _datetime(obj, node.atime), _datetime(obj, node.mtime),
+        _kind(obj, node), 1, node.size, _datetime(obj, node.atime), _datetime(obj, node.mtime),
         _datetime(obj, node.ctime))
 
 

@@ -1,4 +1,5 @@
-"""`wasi:filesystem` 0.3 (types, preopens) over host directories, confined as 0.2's is.
+"""`wasi:filesystem` 0.3 (types, preopens) over host directories and `MemoryDir`s,
+confined as 0.2's are.
 
 0.3's `descriptor` is 0.2's with `async func` methods, streams instead of `wasi:io`
 (`read-via-stream` gives a `stream<u8>` and a future of how reading ended; the write
@@ -16,9 +17,12 @@ The operations run on the event loop's thread: they are short system calls on lo
 files. Reading or writing a stream of a file that is not a regular one (a FIFO, a
 device: reads that may block for ever) is done on a daemon thread instead.
 
-Preopens are the `Wasi(dirs=[Dir(...)])` grants, exactly as for 0.2. A `MemoryDir` grant
-is not served to 0.3 yet: an instance importing `wasi:filesystem/preopens@0.3.x` with
-one is refused when made, with a message saying so.
+Preopens are the `Wasi(dirs=[Dir(...)])` grants, exactly as for 0.2, a `MemoryDir` among
+them: `MemoryDescriptor3` is 0.2's `MemoryDescriptor` (`_memfs`) made async the same way,
+over the same node tree, so its paths, refusals and error codes are 0.2's, and a 0.2 and
+a 0.3 guest granted one MemoryDir share its files. What differs between the two kinds of
+descriptor (how a chunk is read or written, what a directory lists, what a stat says) is
+four small hooks; the streams, listings and stat records built on them are `_Async3`'s.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ import errno
 import os
 import stat as _stat
 import types as _types
-from typing import Any, AsyncIterator, Callable, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, List, NamedTuple, Optional, Tuple
 
 from ..._values import Err, Ok
 from ._context import WasiContext, register_interface
-from ._fs import TYPES, Descriptor, FsError, HostGrant, _type_name, error_code_name
+from . import _confine as confine
+from ._fs import _O_PATH, TYPES, Descriptor, FsError, HostGrant, _flag, _type_name, error_code_name
 from ._io import WitTypes, types_of
+from ._memfs import MemoryDescriptor, _write_at
 from ._p3_streams import Pumped, in_thread, outcome_future, settle
 
-__all__ = ["Descriptor3", "error_code3"]
+__all__ = ["Descriptor3", "MemoryDescriptor3", "error_code3"]
 
 P3 = "0.3"
 _CHUNK = 1 << 16
@@ -65,11 +71,38 @@ def _descriptor_type(types: WitTypes, mode: int) -> Any:
     return types.case(f"{TYPES}#descriptor-type", name.lower().replace("_", "-"))()
 
 
-def _reuse(name: str) -> Callable[..., Any]:
-    """0.2's `Descriptor.<name>` body as a 0.3 `async func` method."""
-    body = getattr(Descriptor, name).__wrapped__  # without 0.2's error mapping (fs_call)
+class _Meta(NamedTuple):
+    """What a 0.3 `descriptor-stat` says, from a host `stat` or a MemoryDir node."""
 
-    async def method(self: "Descriptor3", *args: Any) -> Any:
+    mode: int
+    nlink: int
+    size: int
+    atime: int
+    mtime: int
+    ctime: int
+
+
+def _host_meta(st: os.stat_result) -> _Meta:
+    return _Meta(st.st_mode, st.st_nlink, st.st_size, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stat_record(types: WitTypes, meta: _Meta) -> Any:
+    instant = types.get(f"{TYPES}#instant")
+
+    def when(ns: int) -> Any:
+        return instant(ns // 1_000_000_000, ns % 1_000_000_000)
+
+    return types.get(f"{TYPES}#descriptor-stat")(
+        _descriptor_type(types, meta.mode), meta.nlink, meta.size, when(meta.atime), when(meta.mtime),
+        when(meta.ctime))
+
+
+def _reuse(base: type, name: str) -> Callable[..., Any]:
+    """0.2's `base.<name>` body as a 0.3 `async func` method."""
+    found = getattr(base, name)
+    body = getattr(found, "__wrapped__", found)  # without 0.2's error mapping (fs_call)
+
+    async def method(self: Any, *args: Any) -> Any:
         try:
             return body(self, *args)
         except (OSError, FsError) as e:
@@ -78,6 +111,21 @@ def _reuse(name: str) -> Callable[..., Any]:
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"`{name.replace('_', '-')}`: 0.2's, as an `async func`."
     return method
+
+
+_REUSED = ("advise", "sync_data", "sync", "get_flags", "set_size", "set_times", "create_directory_at",
+           "set_times_at", "link_at", "open_at", "readlink_at", "remove_directory_at", "rename_at", "symlink_at",
+           "unlink_file_at", "metadata_hash", "metadata_hash_at")
+
+
+def _async_from(base: type) -> Callable[[type], type]:
+    """Class decorator: every 0.2 method of `base` 0.3 keeps as it is, as an `async func`."""
+    def decorate(cls: type) -> type:
+        for name in _REUSED:
+            setattr(cls, name, _reuse(base, name))
+        return cls
+
+    return decorate
 
 
 def _read_at(fd: int, offset: int) -> bytes:
@@ -90,35 +138,37 @@ def _read_at(fd: int, offset: int) -> bytes:
         return os.read(fd, _CHUNK)
 
 
-class Descriptor3(Descriptor):
-    """`wasi:filesystem/types.descriptor` of 0.3: 0.2's descriptor, async."""
+class _Async3:
+    """What a 0.3 descriptor does alike over a host fd or a MemoryDir node: file contents
+    as streams, listings as a stream of entries, stat records. Subclasses say how through
+    the hooks; each checks the descriptor (a file? readable? writable?) when called, so a
+    refusal reaches the guest through the future beside the stream."""
 
-    def _child(self, fd: int, readable: bool, writable: bool) -> "Descriptor3":
-        child = Descriptor3(fd, self._grant, readable, writable, _stat.S_ISDIR(os.fstat(fd).st_mode))
-        child._wasi_types = getattr(self, "_wasi_types", None)
-        return child
+    def _reader3(self) -> Callable[[int], Awaitable[bytes]]:
+        """`read(offset)`: up to a chunk of the file there (b"" at its end)."""
+        raise NotImplementedError
 
-    def _io(self, fd: int, call: Callable[[], Any]) -> Any:
-        """Run a read or write: inline for a regular file, on a thread otherwise."""
-        if _stat.S_ISREG(os.fstat(fd).st_mode):
-            fut = asyncio.get_running_loop().create_future()
-            fut.set_result(call())
-            return fut
-        return in_thread(call, "wasi 0.3 file io")
+    def _writer3(self) -> Callable[[memoryview, Optional[int]], Awaitable[int]]:
+        """`write(view, offset)`: how many bytes of `view` went in at `offset` (None: at the end)."""
+        raise NotImplementedError
 
-    # -- streams ------------------------------------------------------------------------------
+    def _listing3(self) -> List[Tuple[str, int]]:
+        """The directory's entries: (name, st_mode), sorted by name."""
+        raise NotImplementedError
+
+    def _meta3(self, at: Optional[Tuple[Any, str]] = None) -> _Meta:
+        """This descriptor's metadata, or (with `(path_flags, path)`) that of a path beneath it."""
+        raise NotImplementedError
 
     def read_via_stream(self, offset: int) -> Tuple[Any, Any]:
         done = outcome_future()
 
         async def fill(out: Pumped) -> None:
             try:
-                fd = self._file()
-                if not self._readable:
-                    raise FsError("bad-descriptor")
+                read = self._reader3()
                 at = offset
                 while not out.gone:
-                    data = await self._io(fd, lambda: _read_at(fd, at))
+                    data = await read(at)
                     if not data:
                         break
                     at += len(data)
@@ -133,13 +183,12 @@ class Descriptor3(Descriptor):
     async def _write_from(self, data: Any, offset: Optional[int]) -> Any:
         """Copy the guest's stream `data` into the file at `offset` (None: append)."""
         try:
-            fd = self._need_write()
+            write = self._writer3()
             at = offset
             async for chunk in data:
                 view = memoryview(chunk)
                 while view:
-                    where = os.fstat(fd).st_size if at is None else at
-                    n = await self._io(fd, lambda: os.pwrite(fd, view, where))
+                    n = await write(view, at)
                     view = view[n:]
                     if at is not None:
                         at += n
@@ -160,20 +209,8 @@ class Descriptor3(Descriptor):
 
         async def fill(out: Pumped) -> None:
             try:
-                fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._dir())
-                try:
-                    with os.scandir(fd) as it:
-                        entries = []
-                        for entry in it:
-                            try:
-                                mode = entry.stat(follow_symlinks=False).st_mode
-                            except OSError:
-                                mode = 0
-                            entries.append((entry.name, mode))
-                finally:
-                    os.close(fd)
                 make = types.get(f"{TYPES}#directory-entry")
-                for name, mode in sorted(entries):
+                for name, mode in self._listing3():
                     if out.gone:
                         break
                     await out.write([make(_descriptor_type(types, mode), name)])
@@ -184,43 +221,76 @@ class Descriptor3(Descriptor):
 
         return Pumped(fill), done
 
-    # -- the async funcs ------------------------------------------------------------------------
-
-    advise = _reuse("advise")
-    sync_data = _reuse("sync_data")
-    sync = _reuse("sync")
-    get_flags = _reuse("get_flags")
-    set_size = _reuse("set_size")
-    set_times = _reuse("set_times")
-    create_directory_at = _reuse("create_directory_at")
-    set_times_at = _reuse("set_times_at")
-    link_at = _reuse("link_at")
-    open_at = _reuse("open_at")
-    readlink_at = _reuse("readlink_at")
-    remove_directory_at = _reuse("remove_directory_at")
-    rename_at = _reuse("rename_at")
-    symlink_at = _reuse("symlink_at")
-    unlink_file_at = _reuse("unlink_file_at")
-    metadata_hash = _reuse("metadata_hash")
-    metadata_hash_at = _reuse("metadata_hash_at")
-
     async def get_type(self) -> Any:
         try:
-            return _descriptor_type(types_of(self), os.fstat(self._fd.fileno()).st_mode)
-        except OSError as e:
+            return _descriptor_type(types_of(self), self._meta3().mode)
+        except (OSError, FsError) as e:
             raise _failure(self, e) from None
 
     async def stat(self) -> Any:
         try:
-            return _stat_record(types_of(self), os.fstat(self._fd.fileno()))
-        except OSError as e:
+            return _stat_record(types_of(self), self._meta3())
+        except (OSError, FsError) as e:
             raise _failure(self, e) from None
 
     async def stat_at(self, path_flags: Any, path: str) -> Any:
         try:
-            return _stat_record(types_of(self), _stat_beneath(self, path_flags, path))
+            return _stat_record(types_of(self), self._meta3((path_flags, path)))
         except (OSError, FsError) as e:
             raise _failure(self, e) from None
+
+
+@_async_from(Descriptor)
+class Descriptor3(_Async3, Descriptor):
+    """`wasi:filesystem/types.descriptor` of 0.3: 0.2's descriptor, async."""
+
+    def _io(self, fd: int, call: Callable[[], Any]) -> Any:
+        """Run a read or write: inline for a regular file, on a thread otherwise."""
+        if _stat.S_ISREG(os.fstat(fd).st_mode):
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(call())
+            return fut
+        return in_thread(call, "wasi 0.3 file io")
+
+    def _reader3(self) -> Callable[[int], Awaitable[bytes]]:
+        fd = self._file()
+        if not self._readable:
+            raise FsError("bad-descriptor")
+        return lambda at: self._io(fd, lambda: _read_at(fd, at))
+
+    def _writer3(self) -> Callable[[memoryview, Optional[int]], Awaitable[int]]:
+        fd = self._need_write()
+
+        def write(view: memoryview, at: Optional[int]) -> Awaitable[int]:
+            where = os.fstat(fd).st_size if at is None else at
+            return self._io(fd, lambda: os.pwrite(fd, view, where))
+
+        return write
+
+    def _listing3(self) -> List[Tuple[str, int]]:
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._dir())
+        try:
+            with os.scandir(fd) as it:
+                entries = []
+                for entry in it:
+                    try:
+                        mode = entry.stat(follow_symlinks=False).st_mode
+                    except OSError:
+                        mode = 0
+                    entries.append((entry.name, mode))
+        finally:
+            os.close(fd)
+        return sorted(entries)
+
+    def _meta3(self, at: Optional[Tuple[Any, str]] = None) -> _Meta:
+        if at is None:
+            return _host_meta(os.fstat(self._fd.fileno()))
+        path_flags, path = at
+        fd = confine.open_beneath(self._dir(), path, _O_PATH, follow=_flag(path_flags, "SYMLINK_FOLLOW"))
+        try:
+            return _host_meta(os.fstat(fd))
+        finally:
+            os.close(fd)
 
     async def is_same_object(self, other: Any) -> bool:
         return Descriptor.is_same_object(self, other)
@@ -229,46 +299,62 @@ class Descriptor3(Descriptor):
         return f"<Descriptor (wasi 0.3) in grant {self._grant.guest!r}>"
 
 
-def _stat_beneath(d: Descriptor3, path_flags: Any, path: str) -> os.stat_result:
-    from . import _confine as confine
-    from ._fs import _O_PATH, _flag
+@_async_from(MemoryDescriptor)
+class MemoryDescriptor3(_Async3, MemoryDescriptor):
+    """`wasi:filesystem/types.descriptor` of 0.3 over a `MemoryDir`: 0.2's, async."""
 
-    fd = confine.open_beneath(d._dir(), path, _O_PATH, follow=_flag(path_flags, "SYMLINK_FOLLOW"))
-    try:
-        return os.fstat(fd)
-    finally:
-        os.close(fd)
+    def _reader3(self) -> Callable[[int], Awaitable[bytes]]:
+        f, lock = self._readable_file(), self._fs.lock
 
+        async def read(at: int) -> bytes:
+            with lock:
+                return bytes(f.data[at:at + _CHUNK])
 
-def _stat_record(types: WitTypes, st: os.stat_result) -> Any:
-    instant = types.get(f"{TYPES}#instant")
+        return read
 
-    def when(ns: int) -> Any:
-        return instant(ns // 1_000_000_000, ns % 1_000_000_000)
+    def _writer3(self) -> Callable[[memoryview, Optional[int]], Awaitable[int]]:
+        f, lock = self._need_write(), self._fs.lock
 
-    return types.get(f"{TYPES}#descriptor-stat")(
-        _descriptor_type(types, st.st_mode), st.st_nlink, st.st_size, when(st.st_atime_ns),
-        when(st.st_mtime_ns), when(st.st_ctime_ns))
+        async def write(view: memoryview, at: Optional[int]) -> int:
+            with lock:
+                _write_at(f, bytes(view), at)
+            return len(view)
+
+        return write
+
+    def _listing3(self) -> List[Tuple[str, int]]:
+        d = self._dir()
+        with self._fs.lock:
+            return [(name, node.mode) for name, node in sorted(d.entries.items())]
+
+    def _meta3(self, at: Optional[Tuple[Any, str]] = None) -> _Meta:
+        with self._fs.lock:
+            node = self._node if at is None else self._lookup(at[1])
+            return _Meta(node.mode, 1, node.size, node.atime, node.mtime, node.ctime)  # type: ignore[attr-defined]
+
+    async def is_same_object(self, other: Any) -> bool:
+        return MemoryDescriptor.is_same_object(self, other)
+
+    def __repr__(self) -> str:
+        return f"<MemoryDescriptor (wasi 0.3) {type(self._node).__name__.strip('_').lower()}>"
 
 
 # -- registration ----------------------------------------------------------------------------------
 
-def _preopens(ctx: WasiContext) -> List[Tuple[Descriptor3, str]]:
+def _preopens(ctx: WasiContext) -> List[Tuple[Any, str]]:
     """The instance's `Dir` grants as 0.3 descriptors (made once per instance)."""
     found = ctx.__dict__.get("_p3_preopens")
     if found is None:
         found = []
         for d in ctx.wasi.dirs:
-            if getattr(d.host, "root_descriptor", None) is not None:
-                raise NotImplementedError(
-                    f"Wasi.dirs: the MemoryDir granted at {d.guest!r} is not served to WASI 0.3's "
-                    "wasi:filesystem yet; grant a host directory instead")
+            root_descriptor = getattr(d.host, "root_descriptor", None)  # a MemoryDir
+            if root_descriptor is not None:
+                found.append((root_descriptor(d.readonly, ctx.types_p3, MemoryDescriptor3), d.guest))
+                continue
             host = os.fspath(d.host)
             if not os.path.isdir(host):
                 raise FileNotFoundError(f"Wasi.dirs: {host!r} is not a directory")
-            fd = os.open(host, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            found.append((Descriptor3(fd, HostGrant(host, d.guest, d.readonly), True, True, True,
-                                      ctx.types_p3), d.guest))
+            found.append((Descriptor3.open_grant(HostGrant(host, d.guest, d.readonly), ctx.types_p3), d.guest))
         ctx.__dict__["_p3_preopens"] = found
     return found
 

@@ -16,8 +16,9 @@ error names into 0.3's `error-code` variant (a name 0.3 lacks becomes `other(nam
 Waiting is the event loop's: `sock_connect`, `sock_accept`, `sock_recv`, `sock_sendall`,
 and reader/writer callbacks for datagrams, so a waiting guest task lets the rest run.
 
-Not served: `udp-socket.disconnect` (Python's `socket` cannot dissolve a UDP association:
-it answers `other("disconnect-is-not-supported")`).
+A UDP socket's `connect` and `disconnect` make and dissolve its peer association in the
+kernel, as 0.2's `stream(remote-address)` does (`_udp`): a disconnected socket keeps its
+local port and sends to and receives from any granted address again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ._io import WitTypes
 from ._net import NETWORK, NetPolicy, from_host, ip_from_host, is_ipv6_family, os_error
 from ._p3_streams import Pumped, in_thread, outcome_future, settle
 from ._sockets import Network, TcpSocket, _SocketBase, _valid_name, lookup
+from ._udp import associate, dissociate, from_peer
 
 __all__ = ["TcpSocket3", "UdpSocket3", "resolve_addresses"]
 
@@ -285,15 +287,20 @@ class UdpSocket3(_Socket3):
         if self.state == "unbound":
             self._bind_ephemeral()
         try:
-            self._make().connect(sockaddr)
+            associate(self._make(), sockaddr, connected=self._peer is not None)
         except OSError as e:
             raise os_error(self._types, e) from None  # type: ignore[arg-type]
         self._peer = sockaddr
 
     def disconnect(self) -> None:
-        if self._peer is None:
+        sock = self._sock
+        if self._peer is None or sock is None or self.state == "closed":
             raise _fail(self._types, "invalid-state")
-        raise _fail(self._types, "disconnect-is-not-supported")
+        try:
+            dissociate(sock)
+        except OSError as e:
+            raise os_error(self._types, e) from None  # type: ignore[arg-type]
+        self._peer = None
 
     async def send(self, data: bytes, remote_address: Optional[Any]) -> None:
         if len(data) > _MAX_DATAGRAM:
@@ -308,6 +315,8 @@ class UdpSocket3(_Socket3):
                 raise _fail(self._types, "invalid-argument")
             if not self.policy.may_connect("udp", ip, port):
                 raise _fail(self._types, "access-denied")
+            if self._peer is not None:
+                target = None  # the peer's: BSDs refuse a sendto on a connected socket
         if self.state == "unbound":
             self._bind_ephemeral()
         sock = self._make()
@@ -327,6 +336,9 @@ class UdpSocket3(_Socket3):
         while True:
             try:
                 data, peer = sock.recvfrom(_MAX_DATAGRAM)
+                if self._peer is not None and not from_peer(peer, ipaddress.ip_address(self._peer[0]),
+                                                            self._peer[1]):
+                    continue  # queued before the association was made, from another peer
                 return data, from_host(self._types, peer)  # type: ignore[arg-type]
             except BlockingIOError:
                 await _ready(sock, write=False)

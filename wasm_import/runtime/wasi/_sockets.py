@@ -32,6 +32,7 @@ from ._io import (IoError, InputStream, OutputStream, Pollable, ReadyPollable, E
                   StreamFailed, WitTypes, bind_types)
 from ._net import (NETWORK, NetPolicy, error_code, errno_code, family_of, from_host, ip_from_host,
                    is_ipv6_family, os_error, register_shared, socket_family, to_host)
+from ._udp import associate, dissociate, from_peer
 
 __all__ = ["Network", "TcpSocket", "UdpSocket", "ResolveAddressStream", "TcpInputStream", "TcpOutputStream",
            "IncomingDatagramStream", "OutgoingDatagramStream", "Sockets", "sockets_providers"]
@@ -539,9 +540,10 @@ class TcpOutputStream(OutputStream):
 # -- UDP ------------------------------------------------------------------------------------------
 
 class UdpSocket(_SocketBase):
-    """`wasi:sockets/udp.udp-socket`. A remote address given to `stream` is kept here
-    rather than `connect`ed in the kernel (Python cannot undo a UDP connect): datagrams
-    go there and only datagrams from there are received."""
+    """`wasi:sockets/udp.udp-socket`. A remote address given to `stream` is the socket's
+    peer in the kernel (`_udp.associate`): datagrams go there and only datagrams from there
+    are received; `stream(none)` dissolves that association (`_udp.dissociate`), and the
+    socket sends to and receives from any granted address again, from the same port."""
 
     protocol = "udp"
     sock_type = socket.SOCK_DGRAM
@@ -570,13 +572,19 @@ class UdpSocket(_SocketBase):
     def stream(self, remote_address: Any) -> Tuple["IncomingDatagramStream", "OutgoingDatagramStream"]:
         if self.state != "bound" or self._owned is None or self.policy is None:
             raise _fail(self._types, "invalid-state")
-        if remote_address is not None:
-            ip, port, sockaddr = self._check_address(remote_address, remote=True)
-            if not self.policy.may_connect("udp", ip, port):
-                raise _fail(self._types, "access-denied")
-            self.remote = (ip, port, sockaddr)
-        else:
-            self.remote = None
+        sock = self._owned.sock
+        try:
+            if remote_address is not None:
+                ip, port, sockaddr = self._check_address(remote_address, remote=True)
+                if not self.policy.may_connect("udp", ip, port):
+                    raise _fail(self._types, "access-denied")
+                associate(sock, sockaddr, connected=self.remote is not None)
+                self.remote = (ip, port, sockaddr)
+            elif self.remote is not None:
+                dissociate(sock)
+                self.remote = None
+        except OSError as e:
+            raise os_error(self._types, e) from None
         return (IncomingDatagramStream(self, self._owned.share()), OutgoingDatagramStream(self, self._owned.share()))
 
     def remote_address(self) -> Any:
@@ -622,9 +630,8 @@ class IncomingDatagramStream:
                 if out:
                     break
                 raise os_error(self._types, e) from None
-            if self._remote is not None and (ipaddress.ip_address(sender[0].split("%", 1)[0]) != self._remote[0]
-                                             or sender[1] != self._remote[1]):
-                continue  # not from the peer this stream is for: as a connected socket, drop it
+            if self._remote is not None and not from_peer(sender, *self._remote[:2]):
+                continue  # queued before the association was made, from another peer: drop it
             out.append(record(data=data, remote_address=from_host(self._types, sender)))
         return out
 
@@ -695,7 +702,11 @@ class OutgoingDatagramStream:
             raise _fail(self._types, "access-denied")
         if len(datagram.data) > _MAX_DATAGRAM:
             raise _fail(self._types, "datagram-too-large")
-        self._owned.sock.sendto(bytes(datagram.data), sockaddr)  # type: ignore[union-attr]
+        sock = self._owned.sock  # type: ignore[union-attr]
+        if self._remote is not None:
+            sock.send(bytes(datagram.data))  # to the peer (BSDs refuse a sendto on a connected socket)
+        else:
+            sock.sendto(bytes(datagram.data), sockaddr)
 
     def subscribe(self) -> Pollable:
         if self._owned is None:

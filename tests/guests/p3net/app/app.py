@@ -94,3 +94,43 @@ class Api(exports.Api):
         _KEEP.append(listener)  # dropping the listener would close it before the connection comes
         componentize_py_async_support.spawn(serve())
         return bound
+
+    @_errors_as_names
+    async def udp_disconnect(self, host: str, port_a: int, port_b: int) -> list[str]:
+        a, b = _address(host, port_a), _address(host, port_b)
+        sock = UdpSocket.create(IpAddressFamily.IPV4)
+        steps = []
+
+        async def attempt(step: str, call: object) -> None:
+            try:
+                await call  # type: ignore[misc]
+                steps.append(f"{step}:ok")
+            except Err as e:
+                steps.append(f"{step}:{_case(e.value)}")
+
+        async def receive() -> str:
+            data, sender = await sock.receive()
+            return f"{sender.value.port}:{data.decode()}"
+
+        sock.connect(a)
+        port = sock.get_local_address().value.port
+        await sock.send(b"first", None)
+        await attempt("send-elsewhere", sock.send(b"x", b))
+        steps.append(await receive())
+        steps.append(f"remote:{sock.get_remote_address().value.port}")
+        steps.append("local:" + ".".join(map(str, sock.get_local_address().value.address)))  # the route's
+        sock.disconnect()
+        try:
+            sock.disconnect()
+            steps.append("disconnect-again:ok")
+        except Err as e:
+            steps.append(f"disconnect-again:{_case(e.value)}")
+        try:
+            steps.append(f"remote-after:{sock.get_remote_address().value.port}")
+        except Err as e:
+            steps.append(f"remote-after:{_case(e.value)}")
+        await sock.send(b"second", b)
+        await sock.send(b"third", a)
+        steps += sorted([await receive(), await receive()])
+        steps.append(f"local-port-kept:{sock.get_local_address().value.port == port}")
+        return steps
