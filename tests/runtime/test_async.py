@@ -467,3 +467,80 @@ def test_deliver_to_a_guest_that_cannot_handle_it_traps_cleanly(mod: Any) -> Non
     assert inst.poisoned
     with pytest.raises(InstancePoisonedError):
         asyncio.run(inst.api.slow_add(1, 2))
+
+
+# -- async calls between composed components ------------------------------------------------------
+
+class Ticker:
+    """The `asynccompose` guest's host: `tick` sleeps a little, then doubles."""
+
+    def __init__(self) -> None:
+        self.seen: List[Tuple[str, int]] = []
+
+    async def tick(self, x: int) -> int:
+        self.seen.append(("tick", x))
+        try:
+            await asyncio.sleep(0.02)
+        except asyncio.CancelledError:
+            self.seen.append(("cancelled", x))
+            raise
+        return x * 2
+
+    def imports(self) -> Any:
+        return {"test:asynccompose/host": {"tick": self.tick}}
+
+
+@pytest.fixture(scope="module")
+def composed() -> Any:
+    return wasm_import.load(build_wat_guest("asynccompose"))
+
+
+def test_async_call_into_another_component_waits_for_its_task(composed: Any) -> None:
+    """client.relay-add async-lowers server.add, whose task waits on the host: the client
+    gets a subtask, and the server's task.return value arrives in the client's memory."""
+    host = Ticker()
+    api = composed.instantiate(imports=host.imports()).api
+
+    async def main() -> List[int]:
+        direct = await api.add(1, 2)  # the server's export, from the host: tick(3) * 2 + 1000
+        relayed = await api.relay_add(3, 4)  # through the client: tick(7) * 2 + 1000
+        many = await asyncio.gather(*(api.relay_mul(i, i + 1) for i in range(5)))
+        return [direct, relayed, *many]
+
+    assert asyncio.run(main()) == [1006, 1014, 0, 2, 6, 12, 20]
+    assert host.seen == [("tick", 3), ("tick", 7)]
+
+
+def test_a_caller_component_cancels_its_call_into_another(composed: Any) -> None:
+    """client.cancel-add cancels its server.add subtask (async subtask.cancel: BLOCKED); the
+    server's task gets TASK_CANCELLED, cancels its host call (the coroutine sees it) and
+    acknowledges; the client's SUBTASK event says CANCELLED_BEFORE_RETURNED (4)."""
+    host = Ticker()
+    inst = composed.instantiate(imports=host.imports())
+
+    async def main() -> int:
+        state = await inst.api.cancel_add(5, 5)
+        await asyncio.sleep(0)
+        return state
+
+    assert asyncio.run(main()) == 4
+    assert host.seen == [("tick", 10), ("cancelled", 10)]
+    assert asyncio.run(inst.api.relay_add(1, 1)) == 1004 and not inst.poisoned
+
+
+def test_backpressure_holds_a_call_from_another_component(composed: Any) -> None:
+    """The server raises backpressure: the client's call waits as STARTING, then starts
+    (a STARTED event) when the server lowers it, and returns."""
+    host = Ticker()
+    api = composed.instantiate(imports=host.imports()).api
+
+    async def main() -> Tuple[bool, List[Tuple[str, int]], int]:
+        api.server_close()
+        call = asyncio.ensure_future(api.relay_add(2, 2))
+        await asyncio.sleep(0.05)
+        held, seen = not call.done(), list(host.seen)
+        api.server_open()
+        return held, seen, await call
+
+    assert asyncio.run(main()) == (True, [], 1008)
+    assert host.seen == [("tick", 4)]

@@ -38,7 +38,7 @@ from .._values import Err, Ok
 from . import _layout as L
 
 __all__ = ["AsyncRuntime", "HostStream", "HostFuture", "StreamReader", "FutureReader",
-           "Stream", "Future", "stream_converter", "future_converter", "BLOCKED"]
+           "Stream", "Future", "stream_converter", "future_converter", "BLOCKED", "task_return_lifter"]
 
 BLOCKED = 0xFFFF_FFFF
 T = TypeVar("T")
@@ -146,6 +146,7 @@ class Subtask(Waitable):
         self.job: Optional["asyncio.Task[Any]"] = None
         self.end_scope: Callable[[], None] = lambda: None  # ends the borrows lent to the call
         self.awaitable: Any = None  # what the host function returned
+        self.callee_task: Optional["Task"] = None  # the task of another subcomponent it calls
 
     def abandon(self) -> None:
         """Stop the host's work: cancel the job awaiting it, and close a coroutine that
@@ -159,7 +160,7 @@ class Subtask(Waitable):
             out.cancel()
 
     def resolved(self) -> bool:
-        return self.state in (RETURNED, CANCELLED_BEFORE_RETURNED)
+        return self.state in (RETURNED, CANCELLED_BEFORE_STARTED, CANCELLED_BEFORE_RETURNED)
 
 
 # -- buffers: where values wait in a copy --------------------------------------------------------
@@ -653,6 +654,31 @@ def _async_lower_side(func: w.Function, codec: Any, label: str) -> Tuple[Callabl
     return lift_args, store_result
 
 
+def task_return_lifter(func: w.Function, result_conv: Any) -> Callable[[Any, Tuple[Any, ...]], Any]:
+    """`lift(options, flat)`: the value a task.return of `func` passes (flat, or in memory
+    when it has more than MAX_FLAT_PARAMS flat values), with task.return's own options."""
+    from ._abi import CallContext
+
+    flat_count = len(L.flatten(func.result)) if func.result is not None else 0
+
+    def lift(ropts: Any, flat: Tuple[Any, ...]) -> Any:
+        if result_conv is None:
+            return None
+        cx = CallContext(ropts)
+        if flat_count > L.MAX_FLAT_PARAMS:
+            cx.refresh()
+            cx.checked_range(flat[0], result_conv.size, result_conv.align, "task.return result")
+            value = result_conv.load(cx, flat[0])
+        else:
+            if ropts.memory is not None:
+                cx.refresh()
+            value = result_conv.lift(cx, flat, 0)
+        cx.finish()
+        return value
+
+    return lift
+
+
 # -- tasks -----------------------------------------------------------------------------------------
 
 class Task:
@@ -965,6 +991,133 @@ class AsyncRuntime:
 
         return callback
 
+    # -- async lowering of another subcomponent's function (composed components) --------------
+
+    def composed_callback(self, func: w.Function, label: str, caller_options: Any, caller_codec: Any,
+                          callee_options: Any, callee_codec: Any, callee_index: int,
+                          core_call: Callable[..., Any], callback_call: Optional[Callable[..., Any]],
+                          post_return: Callable[[Any, Any], None]) -> Callable[..., Any]:
+        """The core callback of an `async` canon lower of a function another subcomponent
+        lifts. Arguments go from the caller's memory to Python values to the callee's memory
+        (resources move by the codecs' policy). A sync callee runs to its end at once: the
+        caller gets RETURNED. An async (callback-form) callee becomes a task of its own
+        instance and a subtask of the caller: RETURNED if it returns during its first core
+        call, else STARTED (or STARTING, held by the callee's backpressure) and a SUBTASK
+        event later. Its task.return value is written at the caller's return pointer then,
+        from the loop. `subtask.cancel` delivers TASK_CANCELLED to the callee task."""
+        from ._abi import CallContext, _lift_result, _Signature, lower_values
+
+        lift_args, store_result = _async_lower_side(func, caller_codec, label)
+        callee_sig = _Signature(func, callee_codec, "lift")
+        result_conv = callee_sig.result
+        runtime = self
+
+        def describe(k: int, e: Exception) -> Exception:
+            return Trap(f"{label}: parameter {callee_sig.names[k]!r} could not be passed on: {e}")
+
+        def lower_into_callee(cx: Any, args: List[Any]) -> List[Any]:
+            if callee_sig.uses_memory:
+                cx.refresh()
+            return lower_values(cx, callee_sig, args, describe)
+
+        on_return = task_return_lifter(func, result_conv)  # the callee's task.return
+
+        def call_sync(args: List[Any]) -> Any:
+            cx = CallContext(callee_options)
+            try:
+                flat = lower_into_callee(cx, args)
+                results = core_call(*flat)
+                value = _lift_result(cx, callee_sig, results)
+                cx.scope.check_returned(f"the call to {label}")
+                post_return(cx, results)
+                return value
+            finally:
+                cx.finish()
+
+        def callback(*flat: Any) -> int:
+            caller_inst = caller_options.inst
+            if not caller_inst.may_leave:
+                raise Trap(f"{label} was called while the instance may not leave")
+            cx = CallContext(caller_options)
+            args = lift_args(cx, flat)
+            retptr = flat[-1] if func.result is not None else 0
+            if callback_call is None:  # a sync-lifted callee: done before we return
+                try:
+                    store_result(cx, call_sync(args), retptr)
+                finally:
+                    cx.scope.end()
+                return RETURNED
+            caller_task = runtime.current
+            subtask = Subtask()
+
+            def resolve(done: "asyncio.Future[Any]") -> None:
+                """The callee returned, acknowledged a cancel, or failed (on the loop)."""
+                if done.cancelled():
+                    subtask.state = CANCELLED_BEFORE_RETURNED
+                    cx.scope.end()
+                elif done.exception() is not None:
+                    if caller_task is not None:
+                        caller_task.fail(done.exception())  # type: ignore[arg-type]
+                    return
+                else:
+                    try:
+                        with runtime.lock:
+                            runtime.check_alive()
+                            store_result(cx, done.result(), retptr)
+                            cx.scope.end()
+                    except BaseException as e:  # noqa: BLE001  the caller's task fails with it
+                        if caller_task is not None:
+                            caller_task.fail(e)
+                        return
+                    subtask.state = RETURNED
+                subtask.set_pending_event(lambda: (SUBTASK, index, subtask.state))
+
+            def start() -> Optional[Task]:
+                """Start the callee's task (lock held); None when it returned at once."""
+                task = Task(runtime, label, on_return)
+                task.state = runtime.instance.states[callee_index]
+                packed = runtime.run(task, core_call, lower_into_callee(CallContext(callee_options), args))
+                if packed != EXIT:
+                    runtime.spawn(runtime.drive(task, packed, callback_call))
+                elif not task.result.done():
+                    raise Trap(f"{label}: the async task exited without calling task.return")
+                subtask.callee_task = task
+                return task
+
+            if runtime.backpressure[callee_index] == 0:
+                task = start()
+                assert task is not None
+                if task.result.done() and not task.result.cancelled() and task.result.exception() is None:
+                    try:
+                        store_result(cx, task.result.result(), retptr)
+                    finally:
+                        cx.scope.end()
+                    return RETURNED
+                index = caller_inst.handles.add(subtask)
+                subtask.state = STARTED
+                task.result.add_done_callback(resolve)
+                return STARTED | (int(index) << 4)
+
+            index = caller_inst.handles.add(subtask)
+            subtask.state = STARTING
+
+            async def start_later() -> None:
+                await runtime.enter(callee_index)
+                if subtask.cancel_requested:  # cancelled before it started
+                    return
+                with runtime.lock:
+                    runtime.check_alive()
+                    task = start()
+                    assert task is not None
+                    subtask.state = STARTED
+                    subtask.set_pending_event(lambda: (SUBTASK, index, STARTED))
+                task.result.add_done_callback(resolve)
+
+            subtask.job = runtime.spawn(start_later())
+            return STARTING | (int(index) << 4)
+
+        return callback
+
     # -- built-ins --------------------------------------------------------------------------------
 
     def builtin(self, b: Any, options: Callable[[Any], Any], codec: Callable[[Any], Any]) -> Callable[..., Any]:
@@ -1095,9 +1248,13 @@ class AsyncRuntime:
             return subtask_drop
         if op == "subtask.cancel":
             def subtask_cancel(i: int) -> int:
-                """The guest gives up a host call: its coroutine is cancelled and the subtask
-                resolves at once (a value the host finishes later is dropped). A subtask that
-                returned but whose event the guest has not seen reports RETURNED instead."""
+                """The guest gives up a call it made. A host call: its coroutine is cancelled
+                and the subtask resolves at once (a value the host finishes later is dropped).
+                A call not yet started (held by backpressure): it never starts. A call into
+                another subcomponent: its task gets TASK_CANCELLED and decides; the caller
+                learns how it ended from a SUBTASK event (BLOCKED now; a sync cancel that
+                would wait traps). A subtask that returned but whose event the guest has not
+                seen reports RETURNED."""
                 s = get(i, Subtask, "a subtask")
                 if s.cancel_requested:
                     raise Trap(f"subtask.cancel: subtask {i} was cancelled already")
@@ -1105,9 +1262,20 @@ class AsyncRuntime:
                     raise Trap(f"subtask.cancel: subtask {i} has resolved and its event was delivered")
                 s.cancel_requested = True
                 if not s.resolved():
-                    s.abandon()
-                    s.state = CANCELLED_BEFORE_RETURNED
-                    s.end_scope()
+                    if s.state == STARTING:
+                        s.abandon()
+                        s.state = CANCELLED_BEFORE_STARTED
+                    elif s.callee_task is not None:
+                        s.callee_task.request_cancel()
+                        if b.flag:
+                            return BLOCKED
+                        raise Trap(f"subtask.cancel: cancelling subtask {i}, a call into another component, "
+                                   "would block the thread until that component answers; use the async "
+                                   "form of subtask.cancel")
+                    else:
+                        s.abandon()
+                        s.state = CANCELLED_BEFORE_RETURNED
+                        s.end_scope()
                 s.pending = None  # the resolution is told here, not by an event
                 return s.state
             return subtask_cancel

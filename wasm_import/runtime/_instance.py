@@ -145,8 +145,9 @@ class Instance:
                                           label=label, module_name=self.module_name)
             return callback, _flat(func)
         lift = lowering.lift
-        if lift.options.is_async:
-            return self._refuse(f"a call to the async function {lift.type.name!r}"), _flat(lowering.type)
+        if lift.options.is_async:  # the thread would have to block until the other task returns
+            return self._refuse(f"a synchronous call to {lift.type.name!r}, which another component lifts "
+                                "async, would block the thread: lower it async"), _flat(lowering.type)
         callback = _abi.lowered_lift_callback(lowering.type, self._func(lift.func), self.options(lift.options),
                                               self.options(lowering.options), self._spec_policy,
                                               lowering.type.name)
@@ -155,7 +156,7 @@ class Instance:
     @staticmethod
     def _refuse(what: str) -> Callable[..., Any]:
         def refuse(*_: Any) -> Any:
-            raise Trap(f"{what} needs the component-model async ABI, which this runtime does not run yet")
+            raise Trap(f"{what} (this runtime does not run it)")
         return refuse
 
     # -- resources -----------------------------------------------------------------------
@@ -356,22 +357,10 @@ class Instance:
                     cx.refresh()
                 return _abi.lower_values(cx, sig, args, describe)
 
-            result_conv = sig.result
-            flat_count = len(_layout.flatten(func.result)) if func.result is not None else 0
+            lift_returned = _async.task_return_lifter(func, sig.result)
 
             def on_return(ropts: Any, flat: Tuple[Any, ...]) -> Any:
-                if result_conv is None:
-                    return None
-                cx = _abi.CallContext(ropts)
-                if flat_count > _layout.MAX_FLAT_PARAMS:
-                    cx.refresh()
-                    cx.checked_range(flat[0], result_conv.size, result_conv.align, "task.return result")
-                    value = result_conv.load(cx, flat[0])
-                else:
-                    if ropts.memory is not None:
-                        cx.refresh()
-                    value = result_conv.lift(cx, flat, 0)
-                cx.finish()
+                value = lift_returned(ropts, flat)
                 if returns_result:
                     if isinstance(value, Err):
                         return _Raise(value)
@@ -379,22 +368,8 @@ class Instance:
                 return value
 
             core, callback = self._func(lift.func), self._func(lift.options.callback)  # type: ignore[arg-type]
-
-            def counted(fn: Callable[..., tuple]) -> Callable[..., tuple]:
-                def call(*flat: Any) -> tuple:
-                    inst._depth += 1
-                    try:
-                        return fn(*flat)
-                    except Trap as trap:
-                        if inst.store.poisoned is None:
-                            inst.store.poisoned = trap.message
-                        raise
-                    finally:
-                        inst._leave()
-                return call
-
             return self.async_rt.export_caller(qualname, n, arity, lift.options.instance, lower_args,
-                                               counted(core), counted(callback), on_return)
+                                               self._counted(core), self._counted(callback), on_return)
 
         async def call(*args: Any) -> Any:
             if not built:
@@ -409,12 +384,51 @@ class Instance:
         call.__wasm_async__ = True  # type: ignore[attr-defined]
         return call
 
+    def _async_composed(self, lowering: "p.LowerLifted") -> Callable[..., Any]:
+        """An async lower of a function another subcomponent lifts (sync or callback-form)."""
+        lift = lowering.lift
+        if lift.options.is_async and lift.options.callback is None:
+            return self._refuse(f"an async call to {lowering.type.name!r}, lifted with the stackful async ABI")
+        built: List[Any] = []
+
+        def build() -> Any:
+            caller, callee = self.options(lowering.options), self.options(lift.options)
+            policy = self._spec_policy
+            callback = self._counted(self._func(lift.options.callback)) if lift.options.is_async else None
+            return self.async_rt.composed_callback(
+                lowering.type, lowering.type.name, caller, _abi.codec_for(policy, caller.string_encoding),
+                callee, _abi.codec_for(policy, callee.string_encoding), lift.options.instance,
+                self._func(lift.func), callback, _abi._post_return)
+
+        def callback(*flat: Any) -> Any:
+            if not built:
+                built.append(build())
+            return built[0](*flat)
+
+        return callback
+
+    def _counted(self, fn: Callable[..., tuple]) -> Callable[..., tuple]:
+        """`fn`, a core function, entered from the host (not from inside another core call):
+        counts the depth (deferred drops run when it returns to 0) and poisons on a trap."""
+        inst = self
+
+        def call(*flat: Any) -> tuple:
+            inst._depth += 1
+            try:
+                return fn(*flat)
+            except Trap as trap:
+                if inst.store.poisoned is None:
+                    inst.store.poisoned = trap.message
+                raise
+            finally:
+                inst._leave()
+        return call
+
     def _async_lowering(self, lowering: Any) -> Tuple[Callable[..., Any], FuncType]:
         sig = _layout.flatten_async_functype(lowering.type, "lower")
         ftype = FuncType(tuple(sig.params), tuple(sig.results))
         if isinstance(lowering, p.LowerLifted):
-            return self._refuse(f"an async call to {lowering.type.name!r} of another component "
-                                "(async calls between composed components)"), ftype
+            return self._async_composed(lowering), ftype
         func, target, returns_result, policy, label = self.host.function(lowering.key, lowering.name)
         built: List[Any] = []
 
