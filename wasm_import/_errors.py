@@ -9,7 +9,8 @@
     │   │   ├── GuestExit          the guest called WASI exit; carries the status code
     │   │   └── LimitExceeded      a call ran out of time or fuel (or memory, at instantiation)
     │   ├── InstancePoisonedError  a call on an instance that trapped before
-    │   └── DeadlockError          a call would wait forever for a busy instance (also a RuntimeError)
+    │   ├── DeadlockError          a call would wait forever for a busy instance (also a RuntimeError)
+    │   └── HttpHandlerError       a served HTTP handler gave no response (or an error-code)
     └── Err                        the error case of a WIT `result` (a value, see `wasm_import.Err`)
 
 Wrong argument types and out-of-range values raise the built-in `TypeError` and
@@ -25,7 +26,7 @@ from __future__ import annotations
 from typing import Optional
 
 __all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "LimitExceeded",
-           "InstancePoisonedError", "DeadlockError"]
+           "InstancePoisonedError", "DeadlockError", "HttpHandlerError"]
 
 
 class WasmImportError(Exception):
@@ -111,3 +112,14 @@ class LimitExceeded(Trap):
     def __init__(self, limit: str, message: str, trace: str = "", stderr: str = "") -> None:
         self.limit = limit
         super().__init__(message, trace, stderr)
+
+
+class HttpHandlerError(WasmImportError):
+    """A component's exported HTTP handler gave no response: it returned without setting
+    its `response-outparam` (WASI 0.2), set it to an `error-code` or returned `err(error-code)`
+    (`error_code` is that WIT value, None when there is none), or its response body was not
+    finished. A handler that traps raises `Trap` instead."""
+
+    def __init__(self, message: str, error_code: object = None) -> None:
+        self.error_code = error_code
+        super().__init__(message)
