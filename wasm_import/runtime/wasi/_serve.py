@@ -235,12 +235,14 @@ async def exchange_p2(handle: Callable[..., Any], types: WitTypes, request: Http
     if call.done() and call.exception() is not None and (not head.done() or head.result() is None):
         raise call.exception()  # type: ignore[misc]  (a trap before the response was set)
     response = _p2_response(await head)
-    return Reply(response.status_code(), _entries(response.headers()), _p2_body(pipe), pipe.abandon)
 
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in pipe.chunks():
+            yield chunk
+        reply.trailers = pipe.trailers
 
-async def _p2_body(pipe: _Pipe) -> AsyncIterator[bytes]:
-    async for chunk in pipe.chunks():
-        yield chunk
+    reply = Reply(response.status_code(), _entries(response.headers()), body(), pipe.abandon)
+    return reply
 
 
 # -- WASI 0.3 --------------------------------------------------------------------------------------
