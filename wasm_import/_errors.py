@@ -118,8 +118,17 @@ class HttpHandlerError(WasmImportError):
     """A component's exported HTTP handler gave no response: it returned without setting
     its `response-outparam` (WASI 0.2), set it to an `error-code` or returned `err(error-code)`
     (`error_code` is that WIT value, None when there is none), or its response body was not
-    finished. A handler that traps raises `Trap` instead."""
+    finished. `stderr` holds the last lines the guest wrote to stderr meanwhile (a JavaScript
+    handler's exception, say), also shown in the message. A handler that traps raises `Trap`."""
 
     def __init__(self, message: str, error_code: object = None) -> None:
+        self.message = message
         self.error_code = error_code
+        self.stderr = ""  # what the guest wrote to stderr while handling the request (last lines)
         super().__init__(message)
+
+    def _set_stderr(self, stderr: str) -> None:
+        self.stderr = stderr
+        lines = stderr.rstrip("\n").split("\n")
+        self.args = (f"{self.message}\nguest stderr (last {len(lines)} line{'s' * (len(lines) != 1)}):\n"
+                     + "\n".join(f"  | {line}" for line in lines),)

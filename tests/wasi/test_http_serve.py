@@ -1,11 +1,14 @@
 """Serving HTTP: Python calling a component's *exported* handler, and mounting it as ASGI.
 
-Two real guests built from source, with the same routes (see their app.py):
+Real guests built from source:
 - `httpserve` (tests/guests/httpserve): componentize-py, world `wasi:http/proxy@0.2.3`,
   exporting `wasi:http/incoming-handler` (the host makes the `incoming-request` and the
   `response-outparam`);
 - `p3http` (tests/guests/p3http): componentize-py async, exporting `wasi:http/handler@0.3.0`
-  (the host makes a `request` with a body stream and reads the returned `response`'s).
+  (the host makes a `request` with a body stream and reads the returned `response`'s);
+  the same routes as httpserve (see their app.py);
+- `jsserve` (tests/guests/jsserve): componentize-js, a `fetch` event handler, as JavaScript
+  plug-ins are written (one request per instance: StarlingMonkey's fetch event is single).
 
 `handle_http` / `handle_http_async` are called directly; the ASGI app is driven by direct
 ASGI calls (`await app(scope, receive, send)` with real receive/send callables).
@@ -24,6 +27,7 @@ import wasm_import
 from wasm_import import (HttpHandlerError, HttpRequest, HttpResponse, InstancePoisonedError, Trap, asgi, handle_http,
                          handle_http_async)
 from tests._build import build_python_guest
+from tests.wasi._netguests import build_jsserve
 
 pytestmark = pytest.mark.slow  # builds two componentize-py guests on a fresh checkout
 
@@ -365,3 +369,55 @@ def test_asgi_lifespan_is_acknowledged(guest: Any) -> None:
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
     with pytest.raises(ValueError, match="serves HTTP only, not ASGI scope type 'websocket'"):
         asyncio.run(app({"type": "websocket"}, receive, send))
+
+
+# -- a componentize-js fetch-event handler ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def jsserve() -> Any:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WASM_IMPORT_QUIET", "1")
+        return wasm_import.load(build_jsserve())
+
+
+def test_js_fetch_event_handler_echoes(jsserve: Any) -> None:
+    body = bytes(range(256)) * (MiB // 256)
+    response = handle_http(jsserve.instantiate(), HttpRequest(
+        "POST", "/big?q=1", [("x-echo", "from python"), ("x-status", "202")], body, authority="plugin.local"))
+    assert (response.status, response.trailers) == (202, None)
+    assert response.headers == (("content-type", b"application/octet-stream"), ("x-method", b"POST"),
+                                ("x-path", b"/big?q=1"), ("x-echo", b"from python"),
+                                ("Content-Length", b"1048576"))
+    assert response.body == body
+
+
+def test_a_js_exception_is_a_500_the_host_sees_as_http_handler_error(jsserve: Any) -> None:
+    with pytest.raises(HttpHandlerError, match=r"response body unfinished \(status 500;") as e:
+        handle_http(jsserve.instantiate(), HttpRequest("GET", "/trap", authority="plugin.local"))
+    assert e.value.stderr.splitlines()[:3] == ["Error while running request handler: the handler failed on purpose",
+                                               "Stack:", "  handle@app.js:13:11"]
+    assert "guest stderr (last 4 lines):" in str(e.value)
+
+
+def test_a_js_instance_serves_one_request(jsserve: Any) -> None:
+    inst = jsserve.instantiate()
+    assert handle_http(inst, HttpRequest("GET", "/", authority="a")).status == 200
+    with pytest.raises(HttpHandlerError, match="respondWith can't be called twice on the same event"):
+        handle_http(inst, HttpRequest("GET", "/", authority="a"))
+
+
+def test_asgi_serves_the_js_handler_with_a_fresh_instance_per_request(jsserve: Any,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    app = asgi(jsserve)
+
+    async def main() -> Tuple[List[Exchange], Exchange]:
+        answers = await asyncio.gather(*(call(app, "POST", f"/js{i}", headers=[(b"host", b"shop.test")],
+                                              chunks=[b"%d" % i * 100, b"!"]) for i in range(4)))
+        return answers, await call(app, "GET", "/trap")
+
+    with caplog.at_level(logging.ERROR, logger="wasm_import.http"):
+        answers, failed = asyncio.run(main())
+    for i, answer in enumerate(answers):
+        assert (answer.status, answer.header(b"x-path"), answer.body) == (200, f"/js{i}".encode(), b"%d" % i * 100 + b"!")
+    assert (failed.status, failed.body) == (500, b"Internal Server Error")
+    assert any("the handler failed on purpose" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)

@@ -13,8 +13,9 @@ The work itself is in `runtime.wasi._serve`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Mapping, Tuple
 
+from .._errors import HttpHandlerError
 from .._http import HttpRequest, HttpResponse, checked_request
 from ..runtime.wasi import _serve
 from ._component import ComponentInstance, ComponentModule
@@ -55,6 +56,20 @@ def _handler(inst: ComponentInstance) -> Tuple[str, Callable[..., Any], Any]:
     return series, inst.exports[key].handle, types
 
 
+def _stderr_note(inst: ComponentInstance) -> Callable[[BaseException], None]:
+    """A function that gives an HttpHandlerError the lines the guest wrote to stderr from
+    now on (its reason, often: a JavaScript handler's exception is printed, not trapped)."""
+    tail = inst._engine.stderr_tail
+    mark = tail.written if tail is not None else 0
+
+    def note(error: BaseException) -> None:
+        if tail is not None and isinstance(error, HttpHandlerError) and not error.stderr:
+            text = tail.last_lines(since=mark)
+            if text:
+                error._set_stderr(text)
+    return note
+
+
 def handle_http(target: Any, request: HttpRequest) -> HttpResponse:
     """Call `target`'s exported HTTP handler with `request`; the whole response.
 
@@ -66,11 +81,16 @@ def handle_http(target: Any, request: HttpRequest) -> HttpResponse:
     inst = _instance(target)
     series, handle, types = _handler(inst)
     if series == "0.2":
-        return _serve.call_p2(handle, types, request, headers)
+        note = _stderr_note(inst)
+        try:
+            return _serve.call_p2(handle, types, request, headers)
+        except HttpHandlerError as e:
+            note(e)
+            raise
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(_whole(_serve.exchange_p3(handle, types, request, headers)))
+        return asyncio.run(_whole(exchange(inst, request, headers)))
     raise RuntimeError("handle_http() was called inside a running event loop, and this handler is async "
                        "(WASI 0.3): await wasm_import.handle_http_async() instead")
 
@@ -78,9 +98,26 @@ def handle_http(target: Any, request: HttpRequest) -> HttpResponse:
 async def exchange(inst: ComponentInstance, request: HttpRequest, headers: Any) -> "_serve.Reply":
     """The streaming reply of `inst`'s handler to a checked request (what the ASGI app uses)."""
     series, handle, types = _handler(inst)
-    if series == "0.2":
-        return await _serve.exchange_p2(handle, types, request, headers)
-    return await _serve.exchange_p3(handle, types, request, headers)
+    note = _stderr_note(inst)
+    try:
+        if series == "0.2":
+            reply = await _serve.exchange_p2(handle, types, request, headers)
+        else:
+            reply = await _serve.exchange_p3(handle, types, request, headers)
+    except HttpHandlerError as e:
+        note(e)
+        raise
+
+    async def noted(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in body:
+                yield chunk
+        except HttpHandlerError as e:
+            note(e)
+            raise
+
+    reply.wrap_body(noted)
+    return reply
 
 
 async def _whole(reply: Any) -> HttpResponse:

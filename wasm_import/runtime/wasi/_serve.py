@@ -65,6 +65,10 @@ class Reply:
     def body(self) -> AsyncIterator[bytes]:
         return self._body
 
+    def wrap_body(self, wrap: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]]) -> None:
+        """Pass the body through `wrap` (to annotate the errors it raises, say)."""
+        self._body = wrap(self._body)
+
     def close(self) -> None:
         self._close()
 
@@ -106,12 +110,11 @@ def _p2_response(outcome: Any) -> OutgoingResponse:
     return outcome.value  # type: ignore[no-any-return]
 
 
-def _unfinished(dropped: bool) -> HttpHandlerError:
-    if dropped:
-        return HttpHandlerError("the HTTP handler dropped its response body before finishing it "
-                                "(outgoing-body.finish was not called)")
-    return HttpHandlerError("the HTTP handler returned with its response body unfinished "
-                            "(outgoing-body.finish was not called)")
+def _unfinished(response: OutgoingResponse, dropped: bool) -> HttpHandlerError:
+    what = "dropped its response body before finishing it" if dropped else \
+        "returned with its response body unfinished"
+    return HttpHandlerError(f"the HTTP handler {what} (status {response.status_code()}; outgoing-body.finish "
+                            "was not called)")
 
 
 def call_p2(handle: Callable[..., Any], types: WitTypes, request: HttpRequest,
@@ -124,7 +127,7 @@ def call_p2(handle: Callable[..., Any], types: WitTypes, request: HttpRequest,
     if body is None:  # the guest never asked for a body: an empty one
         return HttpResponse(response.status_code(), _entries(response.headers()), b"")
     if not body.done.is_set() or body.aborted:
-        raise _unfinished(body.aborted)
+        raise _unfinished(response, body.aborted)
     trailers = tuple((n, bytes(v)) for n, v in body.trailers) if body.trailers is not None else None
     return HttpResponse(response.status_code(), _entries(response.headers()), bytes(body.data), trailers)
 
@@ -164,7 +167,8 @@ class _Pipe:
 
     def end(self, body: Any) -> None:
         if body.aborted:
-            self.stop(_unfinished(True))
+            self.stop(HttpHandlerError("the HTTP handler dropped its response body before finishing it "
+                                       "(outgoing-body.finish was not called)"))
         else:
             self.stop(None, tuple((n, bytes(v)) for n, v in body.trailers) if body.trailers is not None else None)
 
@@ -226,7 +230,7 @@ async def exchange_p2(handle: Callable[..., Any], types: WitTypes, request: Http
         if error is not None:
             pipe.stop(error)
         elif response is not None and response.body_state is not None:
-            pipe.stop(_unfinished(response.body_state.aborted))  # a no-op when the body ended
+            pipe.stop(_unfinished(response, response.body_state.aborted))  # a no-op when the body ended
         else:
             pipe.stop(None)  # no body asked for: an empty one
 
