@@ -236,8 +236,9 @@ async def exchange_p2(handle: Callable[..., Any], types: WitTypes, request: Http
 
     call.add_done_callback(call_over)
     await asyncio.wait({head, call}, return_when=asyncio.FIRST_COMPLETED)
-    if call.done() and call.exception() is not None and (not head.done() or head.result() is None):
-        raise call.exception()  # type: ignore[misc]  (a trap before the response was set)
+    failed = call.exception() if call.done() else None
+    if failed is not None and (not head.done() or head.result() is None):
+        raise failed  # a trap before the response was set
     response = _p2_response(await head)
 
     async def body() -> AsyncIterator[bytes]:
