@@ -423,3 +423,32 @@ def test_asgi_serves_the_js_handler_with_a_fresh_instance_per_request(jsserve: A
         assert (answer.status, answer.header(b"x-path"), answer.body) == (200, f"/js{i}".encode(), b"%d" % i * 100 + b"!")
     assert (failed.status, failed.body) == (500, b"Internal Server Error")
     assert any("the handler failed on purpose" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def test_asgi_a_client_gone_mid_body_stops_the_guest_and_the_server_serves_on(guest: Any) -> None:
+    """The server's `send` fails (the client went away) while an 8 MiB echo streams: the
+    failure is the server's to see, the guest's body stream is closed under it (a 0.2
+    guest waiting for room in its write is released), and the next request is served."""
+    app = asgi(guest)
+    body = b"y" * (8 * MiB)
+
+    async def main() -> Exchange:
+        scope = {"type": "http", "method": "POST", "scheme": "http", "path": "/", "raw_path": b"/",
+                 "query_string": b"", "headers": [(b"host", b"a")], "server": ("127.0.0.1", 8000)}
+        incoming = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: List[Dict[str, Any]] = []
+
+        async def receive() -> Dict[str, Any]:
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message: Dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and sent:
+                raise OSError("the client went away")
+            sent.append(message)
+
+        with pytest.raises(OSError, match="the client went away"):
+            await asyncio.wait_for(app(scope, receive, send), 30)
+        return await call(app, "GET", "/count")
+
+    after = asyncio.run(main())
+    assert (after.status, after.body) == (200, b"count=1")
