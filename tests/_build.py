@@ -7,7 +7,8 @@
 Guests live in `tests/guests/<name>/`:
 
 * componentize-py guests: `wit/` (world named after the guest unless `PYTHON_GUESTS` says
-  otherwise) and `app/` (the app module `app.py` plus any helper modules).
+  otherwise; or a WIT directory of the repo that `PYTHON_GUESTS` names as `"wit"`) and
+  `app/` (the app module `app.py` plus any helper modules).
 * component-text guests: `<name>.wat`, assembled with `wasm-tools parse`
   (`adder` is the exception: its source is `examples/adder.wat`, shared with the README).
 
@@ -74,6 +75,8 @@ PYTHON_GUESTS: dict[str, dict[str, object]] = {
     "p3http": {"world": "p3http", "stub_wasi": False},
     "p3fs": {"world": "p3fs", "stub_wasi": False},
     "p3net": {"world": "p3net", "stub_wasi": False},
+    # WASI 0.2 HTTP handler: the world is wasi:http/proxy itself, from the vendored WASI WIT
+    "httpserve": {"world": "wasi:http/proxy@0.2.3", "stub_wasi": False, "wit": "tests/wit/wasi-0.2.3"},
 }
 
 # Component-text guests: name -> source file.
@@ -228,14 +231,19 @@ def build_python_guest(name: str) -> Path:
     """Builds `tests/guests/<name>/` (wit/ + app/) with componentize-py; returns the .wasm path."""
     opts = dict(PYTHON_GUESTS.get(name, {"world": name, "stub_wasi": True}))
     src = GUESTS_DIR / name
-    if not (src / "wit").is_dir() or not (src / "app" / "app.py").is_file():
-        raise BuildError(f"{src} needs wit/ and app/app.py")
-    key = _cache_key("python", opts, [(src, f) for f in _source_files(src)])
+    wit = REPO_ROOT / str(opts["wit"]) if "wit" in opts else src / "wit"
+    if not wit.is_dir() or not (src / "app" / "app.py").is_file():
+        raise BuildError(f"{src} needs app/app.py and a WIT directory ({wit})")
+    sources = [(src, f) for f in _source_files(src)]
+    if "wit" in opts:
+        sources += [(wit, f) for f in _source_files(wit)]
+    key = _cache_key("python", opts, sources)
 
     def build(work: Path, out: Path) -> None:
         # Build from a copy, so no __pycache__ or other droppings land in the source tree.
         shutil.copytree(src, work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        cmd = [*_componentize_py_cmd(), "-d", "wit", "-w", str(opts["world"]), "componentize"]
+        cmd = [*_componentize_py_cmd(), "-d", str(wit) if "wit" in opts else "wit", "-w", str(opts["world"]),
+               "componentize"]
         if opts.get("stub_wasi"):
             cmd.append("--stub-wasi")
         cmd += ["-p", "app", "app", "-o", str(out)]

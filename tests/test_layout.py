@@ -1,7 +1,7 @@
 """The package layout is the architecture: layers that import only downwards, no import
 cycles, and wasmtime known to the runtime alone.
 
-    foundation  _errors, _limits, _wasi, _values: the public API's own types
+    foundation  _errors, _limits, _wasi, _values, _http: the public API's own types
     wit/        the WIT model, decoder and printer
     types/      the Python face of WIT types (names, classes, annotations, checks)
     runtime/    runs components; the only layer that knows wasmtime
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "wasm_import"
 
 LAYERS: Tuple[Tuple[str, ...], ...] = (
-    ("wasm_import._errors", "wasm_import._limits", "wasm_import._wasi", "wasm_import._values"),
+    ("wasm_import._errors", "wasm_import._limits", "wasm_import._wasi", "wasm_import._values", "wasm_import._http"),
     ("wasm_import.wit",),
     ("wasm_import.types",),
     ("wasm_import.runtime",),

@@ -13,11 +13,12 @@ See README.md for the tour.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
 
 from . import wit
-from ._errors import (DeadlockError, DecodeError, GuestExit, InstancePoisonedError, LimitExceeded, LinkError, Trap,
-                      WasmImportError)
+from ._errors import (DeadlockError, DecodeError, GuestExit, HttpHandlerError, InstancePoisonedError, LimitExceeded,
+                      LinkError, Trap, WasmImportError)
+from ._http import HttpRequest, HttpResponse
 from ._limits import Limits
 from .runtime._async import Future, FutureReader, Stream, StreamReader
 from .hook import install, uninstall
@@ -49,6 +50,12 @@ __all__ = [
     "LimitExceeded",
     "InstancePoisonedError",
     "DeadlockError",
+    "HttpHandlerError",
+    "HttpRequest",
+    "HttpResponse",
+    "handle_http",
+    "handle_http_async",
+    "asgi",
 ]
 
 install()  # the import hook (wasm_import.hook): `import foo` finds foo.wasm
@@ -63,3 +70,33 @@ def load(source: Union[str, "os.PathLike[str]", bytes], *, name: Optional[str] =
     from .bindings._component import load as _load
 
     return _load(source, name=name)
+
+
+def handle_http(target: Any, request: HttpRequest) -> HttpResponse:
+    """Call the exported HTTP handler (`wasi:http/incoming-handler@0.2.x` or
+    `wasi:http/handler@0.3.x`) of `target`, a component module (its default instance) or
+    an instance, with `request`; the whole response. Raises `HttpHandlerError` when the
+    handler gives no response or an error-code, `Trap` when it traps. From async code, or
+    for a 0.3 handler inside a running loop, use `handle_http_async`."""
+    from .bindings._serve import handle_http as _handle
+
+    return _handle(target, request)
+
+
+async def handle_http_async(target: Any, request: HttpRequest) -> HttpResponse:
+    """`handle_http` for asyncio code: a 0.2 handler runs on a worker thread so the event
+    loop is not blocked, a 0.3 handler runs on the running loop."""
+    from .bindings._serve import handle_http_async as _handle
+
+    return await _handle(target, request)
+
+
+def asgi(target: Any, *, wasi: Optional[Wasi] = None, imports: Optional[Mapping[str, Any]] = None,
+         limits: Optional[Limits] = None, max_body: int = 64 << 20) -> Callable[..., Awaitable[None]]:
+    """An ASGI 3 app serving `target`'s exported HTTP handler: a module gets a fresh
+    instance per request (made with `imports`, `wasi`, `limits`), an instance serves every
+    request itself. Bodies over `max_body` bytes get 413; a failing guest gets 500 (logged
+    to the `wasm_import.http` logger)."""
+    from .bindings._asgi import asgi as _asgi
+
+    return _asgi(target, wasi=wasi, imports=imports, limits=limits, max_body=max_body)

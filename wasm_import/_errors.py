@@ -9,7 +9,8 @@
     │   │   ├── GuestExit          the guest called WASI exit; carries the status code
     │   │   └── LimitExceeded      a call ran out of time or fuel (or memory, at instantiation)
     │   ├── InstancePoisonedError  a call on an instance that trapped before
-    │   └── DeadlockError          a call would wait forever for a busy instance (also a RuntimeError)
+    │   ├── DeadlockError          a call would wait forever for a busy instance (also a RuntimeError)
+    │   └── HttpHandlerError       a served HTTP handler gave no response (or an error-code)
     └── Err                        the error case of a WIT `result` (a value, see `wasm_import.Err`)
 
 Wrong argument types and out-of-range values raise the built-in `TypeError` and
@@ -27,7 +28,7 @@ from types import TracebackType
 from typing import Any, Optional
 
 __all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "LimitExceeded",
-           "InstancePoisonedError", "DeadlockError"]
+           "InstancePoisonedError", "DeadlockError", "HttpHandlerError"]
 
 
 class WasmImportError(Exception):
@@ -113,6 +114,26 @@ class LimitExceeded(Trap):
     def __init__(self, limit: str, message: str, trace: str = "", stderr: str = "") -> None:
         self.limit = limit
         super().__init__(message, trace, stderr)
+
+
+class HttpHandlerError(WasmImportError):
+    """A component's exported HTTP handler gave no response: it returned without setting
+    its `response-outparam` (WASI 0.2), set it to an `error-code` or returned `err(error-code)`
+    (`error_code` is that WIT value, None when there is none), or its response body was not
+    finished. `stderr` holds the last lines the guest wrote to stderr meanwhile (a JavaScript
+    handler's exception, say), also shown in the message. A handler that traps raises `Trap`."""
+
+    def __init__(self, message: str, error_code: object = None) -> None:
+        self.message = message
+        self.error_code = error_code
+        self.stderr = ""  # what the guest wrote to stderr while handling the request (last lines)
+        super().__init__(message)
+
+    def _set_stderr(self, stderr: str) -> None:
+        self.stderr = stderr
+        lines = stderr.rstrip("\n").split("\n")
+        self.args = (f"{self.message}\nguest stderr (last {len(lines)} line{'s' * (len(lines) != 1)}):\n"
+                     + "\n".join(f"  | {line}" for line in lines),)
 
 
 class _Unraisable:

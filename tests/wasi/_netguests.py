@@ -4,6 +4,8 @@
   Python's `socket` module on `wasi:sockets`.
 - `jsfetch` (tests/guests/jsfetch): componentize-js with its default features, so it
   imports `wasi:http` and its `fetch` goes through `outgoing-handler`.
+- `jsserve` (tests/guests/jsserve): componentize-js, world `wasi:http/proxy`: a `fetch`
+  event handler, exported as `wasi:http/incoming-handler` (see `build_jsserve`).
 
 componentize-js comes from npm at the version `tests/js/package.json` pins, installed by
 `npm install` into `<build dir>/js-tools-<key>/` the first time a JS guest is built (about
@@ -24,7 +26,7 @@ from typing import Any
 
 from tests import _build
 
-__all__ = ["JS_TOOLS", "build_netuser", "js_tools", "build_js_guest", "wasi_types"]
+__all__ = ["JS_TOOLS", "build_netuser", "js_tools", "build_js_guest", "build_jsserve", "wasi_types"]
 
 JS_TOOLS = _build.REPO_ROOT / "tests" / "js"
 
@@ -74,19 +76,39 @@ def js_tools() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def build_js_guest(name: str, world: str) -> Path:
-    """tests/guests/<name> (app.js + wit/) built with componentize-js, default features."""
+def build_js_guest(name: str, world: str, wit: str = "", as_version: str = "") -> Path:
+    """tests/guests/<name> (app.js + wit/) built with componentize-js, default features.
+
+    `wit`, a WIT directory of the repo (`tests/wit/wasi-0.2.3`), replaces the guest's own;
+    `as_version` re-versions its `@0.2.3` references: componentize-js's engine exports
+    `wasi:http/incoming-handler` at one exact version (0.2.10 for 0.23.0), and a 0.2.x
+    release only adds to 0.2.3's WIT, so 0.2.3's WIT under that version is a subset of it."""
     src = _build.GUESTS_DIR / name
+    wit_dir = _build.REPO_ROOT / wit if wit else src / "wit"
     tools = js_tools()
     versions = (JS_TOOLS / "package.json").read_text() + (JS_TOOLS / "componentize.mjs").read_text()
-    key = _build._cache_key("wat", {"js": hashlib.sha256(versions.encode()).hexdigest(), "world": world},
-                            [(src, f) for f in _build._source_files(src)])
+    sources = [(src, f) for f in _build._source_files(src)]
+    if wit:
+        sources += [(wit_dir, f) for f in _build._source_files(wit_dir)]
+    options = {"js": hashlib.sha256(versions.encode()).hexdigest(), "world": world, "as": as_version}
+    key = _build._cache_key("wat", options, sources)
 
     def build(work: Path, out: Path) -> None:
-        _build._run([_tool("node"), str(tools / "componentize.mjs"), str(src / "app.js"), str(src / "wit"), world,
+        where = wit_dir
+        if as_version:
+            where = work / "wit"
+            shutil.copytree(wit_dir, where)
+            for f in where.rglob("*.wit"):
+                f.write_text(f.read_text().replace("@0.2.3", f"@{as_version}"))
+        _build._run([_tool("node"), str(tools / "componentize.mjs"), str(src / "app.js"), str(where), world,
                      str(out)], cwd=tools)
 
     return _build._cached(name, key, build)
+
+
+def build_jsserve() -> Path:
+    """The JavaScript HTTP handler guest, for the world `wasi:http/proxy@0.2.10`."""
+    return build_js_guest("jsserve", "wasi:http/proxy@0.2.10", "tests/wit/wasi-0.2.3", "0.2.10")
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,4 +142,5 @@ def wasi_types(world: str) -> Any:
 if __name__ == "__main__":
     print("netuser", build_netuser())
     print("jsfetch", build_js_guest("jsfetch", "jsfetch"))
+    print("jsserve", build_jsserve())
     sys.exit(0)

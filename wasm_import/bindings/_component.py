@@ -61,7 +61,7 @@ class ComponentInstance:
         plan: b.ModulePlan = module.__wasm_plan__
         self.module = module
         self._default = default  # the module's default instance: its objects are the module's classes
-        wasi_context = _wasi_context(plan, wasi)
+        wasi_context = self._wasi_context = _wasi_context(plan, wasi)  # serving HTTP binds to its classes
         functions, resources = resolve_imports(plan, imports or {}, wasi_context)
         self._engine = RuntimeInstance(module, functions=functions, resources=resources,
                                           limits=limits or NO_LIMITS, cancel=cancel or "detach")

@@ -36,20 +36,24 @@ TAIL_LINES = 20  # ... and at most this many lines of it go on a Trap
 class OutputTail:
     """The last `TAIL_BYTES` bytes written to one guest stream (bounded, cheap to feed)."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "written")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self.written = 0  # bytes written in all: a mark for `last_lines(since=...)`
 
     def write(self, data: bytes) -> None:
         buf = self._buf
         buf += data
+        self.written += len(data)
         if len(buf) > 2 * TAIL_BYTES:
             del buf[:-TAIL_BYTES]
 
-    def last_lines(self, limit: int = TAIL_LINES) -> str:
-        """The last `limit` lines as text (undecodable bytes replaced)."""
-        data = bytes(self._buf[-TAIL_BYTES:])
+    def last_lines(self, limit: int = TAIL_LINES, since: Optional[int] = None) -> str:
+        """The last `limit` lines as text (undecodable bytes replaced); only what came after
+        the mark `since` (a former `written`) if given."""
+        size = TAIL_BYTES if since is None else min(TAIL_BYTES, self.written - since)
+        data = bytes(self._buf[-size:]) if size > 0 else b""
         if not data.strip():
             return ""
         lines = data.decode("utf-8", "replace").rstrip("\n").split("\n")

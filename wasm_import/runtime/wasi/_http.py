@@ -26,8 +26,11 @@ import http.client
 import socket
 import ssl
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..._http import FORBIDDEN
+from ..._http import is_token as _is_token
+from ..._http import valid_value as _valid_value
 from ..._values import Err, Ok
 from ..._wasi import HttpHost, _split_authority
 from ._io import (EventPollable, InputStream, IoError, OutputStream, Pollable, StreamClosed, StreamFailed, WitTypes,
@@ -41,20 +44,6 @@ __all__ = ["DEFAULT_TIMEOUT", "Fields", "OutgoingRequest", "RequestOptions", "Ou
 DEFAULT_TIMEOUT = 30.0  # seconds, for each of connect, first byte and between bytes
 TYPES = "wasi:http/types"
 _BODY_BUFFER = 1 << 20  # response bytes read ahead of the guest at most
-
-# Hop-by-hop headers the transport owns (as wasmtime's wasi-http refuses them too).
-FORBIDDEN = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host",
-                       "http2-settings"})
-_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def _is_token(text: str) -> bool:
-    return bool(text) and all(c in _TOKEN for c in text)
-
-
-def _valid_value(value: bytes) -> bool:
-    return all(b == 0x09 or 0x20 <= b != 0x7F for b in value) and value == value.strip(b" \t")
-
 
 def _code(types: WitTypes, case: str, *payload: Any) -> Any:
     """An `error-code` case of the guest's `wasi:http/types`."""
@@ -171,6 +160,7 @@ class _Message:
         self._headers = headers
         self._body_taken = False
         self.body_state: Optional[OutgoingBody] = None
+        self.body_listener: Any = None  # given to the body when it is made (see OutgoingBody)
 
     def headers(self) -> Fields:
         return self._headers
@@ -180,7 +170,15 @@ class _Message:
             raise Err(None)
         self._body_taken = True
         self.body_state = bind_types(OutgoingBody(), self._headers._t())
+        if self.body_listener is not None:
+            self.body_state.listener = self.body_listener
         return self.body_state
+
+    def listen(self, listener: Any) -> None:
+        """Stream this message's body to `listener` (see OutgoingBody), made or not yet."""
+        self.body_listener = listener
+        if self.body_state is not None:
+            self.body_state.listener = listener
 
 
 class OutgoingRequest(_Message):
@@ -269,13 +267,44 @@ class RequestOptions:
 
 class OutgoingBody:
     """`wasi:http/types.outgoing-body`: what the guest writes is collected until
-    `finish`; dropping it unfinished aborts the request."""
+    `finish` (with its trailers); dropping it unfinished aborts the message.
+
+    A host streaming a served response sets `listener` (an object with `data(bytes)` and
+    `end(body)`) from the guest's own thread: what was collected so far goes to it at
+    once, later writes as they come, and `end` when the body is finished or aborted."""
 
     def __init__(self) -> None:
         self.data = bytearray()
         self.done = threading.Event()
         self.aborted = False
+        self.trailers: Optional[List[Tuple[str, bytes]]] = None
+        self._listener: Any = None
         self._stream_taken = False
+
+    @property
+    def listener(self) -> Any:
+        return self._listener
+
+    @listener.setter
+    def listener(self, listener: Any) -> None:
+        self._listener = listener
+        if self.data:
+            data = bytes(self.data)
+            self.data.clear()
+            listener.data(data)
+        if self.done.is_set():
+            listener.end(self)
+
+    def feed(self, data: bytes) -> None:
+        if self._listener is not None:
+            self._listener.data(data)
+        else:
+            self.data += data
+
+    def _end(self) -> None:
+        self.done.set()
+        if self._listener is not None:
+            self._listener.end(self)
 
     def write(self) -> "BodyOutputStream":
         if self._stream_taken or self.done.is_set():
@@ -285,12 +314,14 @@ class OutgoingBody:
 
     @staticmethod
     def finish(this: "OutgoingBody", trailers: Optional[Fields]) -> None:
-        this.done.set()
+        if trailers is not None:
+            this.trailers = trailers.entries()
+        this._end()
 
     def __wasm_drop__(self) -> None:
         if not self.done.is_set():
             self.aborted = True
-            self.done.set()
+            self._end()
 
 
 class BodyOutputStream(OutputStream):
@@ -302,7 +333,7 @@ class BodyOutputStream(OutputStream):
     def write_bytes(self, data: bytes) -> None:
         if self._body.done.is_set():
             raise StreamClosed
-        self._body.data += data
+        self._body.feed(data)
 
 
 # -- responses -----------------------------------------------------------------------------------
@@ -535,16 +566,22 @@ class OutgoingResponse(_Message):
 
 class ResponseOutparam:
     """`wasi:http/types.response-outparam`: where a guest's handler puts its response;
-    the host reads `.response` (an `Ok(OutgoingResponse)` or `Err(error-code)`)."""
+    the host reads `.response` (an `Ok(OutgoingResponse)` or `Err(error-code)`), or is
+    told at once, on the guest's thread, through `on_set(response)`."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_set: Optional[Callable[[Any], None]] = None) -> None:
         self.response: Any = None
         self.done = threading.Event()
+        self.on_set = on_set
 
     @staticmethod
     def set(param: "ResponseOutparam", response: Any) -> None:
+        if param.done.is_set():  # WASI: set consumes the outparam, so this cannot happen twice
+            raise RuntimeError("response-outparam.set called twice")
         param.response = response
         param.done.set()
+        if param.on_set is not None:
+            param.on_set(response)
 
 
 # -- sending ---------------------------------------------------------------------------------------
