@@ -394,7 +394,8 @@ class Instance:
         def build() -> Any:
             caller, callee = self.options(lowering.options), self.options(lift.options)
             policy = self._spec_policy
-            callback = self._counted(self._func(lift.options.callback)) if lift.options.is_async else None
+            cb = lift.options.callback  # None: lifted sync, it runs to its end (stackful was refused above)
+            callback = self._counted(self._func(cb)) if cb is not None else None
             return self.async_rt.composed_callback(
                 lowering.type, lowering.type.name, caller, _abi.codec_for(policy, caller.string_encoding),
                 callee, _abi.codec_for(policy, callee.string_encoding), lift.options.instance,

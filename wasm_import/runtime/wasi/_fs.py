@@ -158,8 +158,7 @@ class Descriptor:
     def _child(self, fd: int, readable: bool, writable: bool) -> "Descriptor":
         is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
         child = type(self)(fd, self._grant, readable, writable, is_dir)
-        child._wasi_types = getattr(self, "_wasi_types", None)
-        return child
+        return bind_types(child, getattr(self, "_wasi_types", None))
 
     # -- checks ---------------------------------------------------------------------------
 

@@ -274,8 +274,9 @@ class WitTypes:
 _latest: Optional[WitTypes] = None
 
 
-def bind_types(obj: Any, types: WitTypes) -> Any:
-    """Bind `obj` (a stream, descriptor, ...) to an instance's WIT classes; returns it."""
+def bind_types(obj: Any, types: Optional[WitTypes]) -> Any:
+    """Bind `obj` (a stream, descriptor, ...) to an instance's WIT classes (None: the
+    latest ones, as if unbound); returns it."""
     obj._wasi_types = types
     return obj
 

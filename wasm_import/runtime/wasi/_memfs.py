@@ -41,6 +41,11 @@ class _Node:
     def touch(self) -> None:
         self.mtime = self.ctime = time.time_ns()
 
+    @property
+    def size(self) -> int:
+        """Bytes of content (a directory has none)."""
+        return 0
+
 
 class _File(_Node):
     mode = stat.S_IFREG
@@ -56,7 +61,6 @@ class _File(_Node):
 
 class _Dir(_Node):
     mode = stat.S_IFDIR
-    size = 0
 
     def __init__(self) -> None:
         super().__init__()
@@ -165,8 +169,7 @@ class MemoryDescriptor:
 
     def _child(self, node: _Node, readable: bool, writable: bool) -> "MemoryDescriptor":
         child = type(self)(self._fs, node, self._readonly, readable, writable)
-        child._wasi_types = getattr(self, "_wasi_types", None)
-        return child
+        return bind_types(child, getattr(self, "_wasi_types", None))
 
     def _dir(self) -> _Dir:
         if not isinstance(self._node, _Dir):
@@ -309,9 +312,7 @@ class MemoryDescriptor:
         d = self._dir()
         with self._fs.lock:
             entries = [(name, _kind(self, node)) for name, node in sorted(d.entries.items())]
-        stream = _MemoryEntries(entries)
-        stream._wasi_types = getattr(self, "_wasi_types", None)
-        return stream
+        return bind_types(_MemoryEntries(entries), getattr(self, "_wasi_types", None))
 
     # -- paths ------------------------------------------------------------------------------
 
@@ -441,7 +442,7 @@ class MemoryDescriptor:
                 raise FsError("no-entry")
             if directory and not isinstance(node, _Dir):
                 raise FsError("not-directory")
-            if directory and node.entries:
+            if directory and isinstance(node, _Dir) and node.entries:
                 raise FsError("not-empty")
             if not directory and isinstance(node, _Dir):
                 raise FsError("is-directory")

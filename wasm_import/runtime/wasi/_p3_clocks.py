@@ -14,7 +14,7 @@ import asyncio
 import os
 import time
 import types as _types
-from typing import Any
+from typing import Any, Literal
 
 from ._context import _MAX_RANDOM, WasiContext, register_interface
 
@@ -40,7 +40,7 @@ class Instant:
         return f"Instant(seconds={self.seconds}, nanoseconds={self.nanoseconds})"
 
 
-def _resolution_ns(clock: str) -> int:
+def _resolution_ns(clock: Literal["monotonic", "time"]) -> int:
     return int(time.get_clock_info(clock).resolution * 1e9) or 1
 
 

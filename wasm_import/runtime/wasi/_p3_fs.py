@@ -292,7 +292,7 @@ class Descriptor3(_Async3, Descriptor):
         finally:
             os.close(fd)
 
-    async def is_same_object(self, other: Any) -> bool:
+    async def is_same_object(self, other: Any) -> bool:  # type: ignore[override]  # async in 0.3
         return Descriptor.is_same_object(self, other)
 
     def __repr__(self) -> str:
@@ -332,7 +332,7 @@ class MemoryDescriptor3(_Async3, MemoryDescriptor):
             node = self._node if at is None else self._lookup(at[1])
             return _Meta(node.mode, 1, node.size, node.atime, node.mtime, node.ctime)  # type: ignore[attr-defined]
 
-    async def is_same_object(self, other: Any) -> bool:
+    async def is_same_object(self, other: Any) -> bool:  # type: ignore[override]  # async in 0.3
         return MemoryDescriptor.is_same_object(self, other)
 
     def __repr__(self) -> str:

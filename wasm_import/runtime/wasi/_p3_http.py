@@ -103,7 +103,7 @@ class RequestOptions3(RequestOptions):
 
 
 def _types_of(obj: Any) -> WitTypes:
-    return obj._wasi_types  # type: ignore[no-any-return]  (set on the bound classes)
+    return obj._wasi_types  # type: ignore[no-any-return]  # set on the bound classes
 
 
 # -- messages --------------------------------------------------------------------------------------

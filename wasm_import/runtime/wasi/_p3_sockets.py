@@ -94,7 +94,11 @@ async def _ready(sock: socket.socket, write: bool) -> None:
     loop = asyncio.get_running_loop()
     fut: "asyncio.Future[None]" = loop.create_future()
     fd = sock.fileno()
-    (loop.add_writer if write else loop.add_reader)(fd, lambda: fut.done() or fut.set_result(None))
+    def wake() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    (loop.add_writer if write else loop.add_reader)(fd, wake)
     try:
         await fut
     finally:
