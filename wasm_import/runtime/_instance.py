@@ -258,7 +258,7 @@ class Instance:
         if lift is None:
             raise LookupError(f"the component exports no function {name!r}" + (f" in {key!r}" if key else ""))
         if lift.options.is_async:
-            return self._async_export(lift, func, returns_result, policy, qualname)
+            return self._async_export(lift, func, returns_result, policy, qualname, on_trap)
         lock, inst, store = self.lock, self, self.store
         call: Optional[Callable[..., Any]] = None
         interrupt = self._interrupt_check()
@@ -330,7 +330,8 @@ class Instance:
     # -- component-model async (runtime/_async.py does the work) ---------------------------
 
     def _async_export(self, lift: "p.Lift", func: w.Function, returns_result: bool, policy: Any,
-                      qualname: str) -> Callable[..., Any]:
+                      qualname: str, on_trap: Optional[Callable[[Trap], BaseException]] = None
+                      ) -> Callable[..., Any]:
         """An async-lifted export: a function returning a coroutine (callback form only)."""
         if lift.options.callback is None:
             def refuse(*_: Any) -> Any:
@@ -376,7 +377,12 @@ class Instance:
                 with inst.lock:
                     if not built:
                         built.append(build())
-            value = await built[0](*args)
+            try:
+                value = await built[0](*args)
+            except Trap as trap:  # with the guest's last words on stderr, as for a sync call
+                if on_trap is None:
+                    raise
+                raise on_trap(trap) from None
             if isinstance(value, _Raise):
                 raise value.err
             return value
