@@ -235,6 +235,8 @@ class WitTypes:
     (`"wasi:io/streams#stream-error"`): a value returned to the guest must be an instance
     of the class made for the very interface (version) it imported."""
 
+    held: Any = None  # the instance's `_held.Held`: what its objects keep open (set by WasiContext)
+
     def __init__(self) -> None:
         self._classes: dict = {}
 

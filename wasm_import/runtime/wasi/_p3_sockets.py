@@ -70,6 +70,10 @@ class _Types3:
     def __init__(self, types: WitTypes) -> None:
         self._types = types
 
+    @property
+    def held(self) -> Any:  # the sockets made with this view are the instance's (`_held`)
+        return self._types.held
+
     def _key(self, name: str) -> str:
         return TYPES + name[len(NETWORK):] if name.startswith(NETWORK + "#") else name
 
@@ -209,7 +213,7 @@ class TcpSocket3(_Socket3):
                     return
                 made = owner(self.ipv6)
                 conn.setblocking(False)
-                made._owned = type(self._owned)(conn)  # type: ignore[misc]
+                made._owned = type(self._owned)(conn, made._held)  # type: ignore[misc]
                 made.state, made._peer = "connected", peer
                 await out.write([made])
 

@@ -32,6 +32,7 @@ from ._io import (IoError, InputStream, OutputStream, Pollable, ReadyPollable, E
                   StreamFailed, WitTypes, bind_types)
 from ._net import (NETWORK, NetPolicy, error_code, errno_code, family_of, from_host, ip_from_host,
                    is_ipv6_family, os_error, register_shared, socket_family, to_host)
+from ._held import Held, held_of
 from ._udp import associate, dissociate, from_peer
 
 __all__ = ["Network", "TcpSocket", "UdpSocket", "ResolveAddressStream", "TcpInputStream", "TcpOutputStream",
@@ -61,12 +62,16 @@ class Network:
 
 class _Owned:
     """The host socket behind a WIT socket and its streams: closed when the last of them
-    is dropped (streams are children of their socket and may outlive its handle)."""
+    is dropped (streams are children of their socket and may outlive its handle), or when
+    its instance is closed (`held`, the instance's `_held.Held`, keeps it until then)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, held: Optional[Held] = None) -> None:
         self.sock = sock
         self.users = 1
         self._lock = threading.Lock()
+        self._held = held
+        if held is not None:
+            held.hold(sock)
 
     def share(self) -> "_Owned":
         with self._lock:
@@ -79,6 +84,8 @@ class _Owned:
             last = self.users == 0
         if last:
             self.sock.close()
+            if self._held is not None:
+                self._held.let_go(self.sock)
 
 
 class _FdPollable(Pollable):
@@ -124,6 +131,7 @@ class _SocketBase:
         self.ipv6 = ipv6
         self._owned: Optional[_Owned] = None
         self._options: Dict[str, Any] = {}
+        self._held = held_of(types)
 
     @property
     def _sock(self) -> Optional[socket.socket]:
@@ -142,7 +150,7 @@ class _SocketBase:
             except OSError:
                 sock.close()
                 raise
-            self._owned = _Owned(sock)
+            self._owned = _Owned(sock, self._held)
         return self._owned.sock
 
     def _apply(self, sock: socket.socket, name: str, value: Any) -> None:
@@ -273,7 +281,7 @@ class TcpSocket(_SocketBase):
     def _accepted(cls, types: WitTypes, ipv6: bool, sock: socket.socket, peer: Tuple[Any, ...]) -> "TcpSocket":
         made = cls(types, ipv6)
         sock.setblocking(False)
-        made._owned = _Owned(sock)
+        made._owned = _Owned(sock, made._held)
         made.state = "connected"
         made._peer = peer
         return made
