@@ -745,17 +745,29 @@ class AsyncRuntime:
     def check_alive(self) -> None:
         poisoned = self.instance.store.poisoned
         if poisoned is not None:
-            from .._errors import InstancePoisonedError
+            from .._errors import unusable
 
-            raise InstancePoisonedError(
-                f"this instance trapped earlier ({poisoned}) and cannot be entered again; "
-                "make a new instance")
+            raise unusable(poisoned)
 
     def failed(self, exc: BaseException) -> None:
         """The instance trapped: wake everything that waits on it with the error."""
         for fut in list(self.host_waiters):
             if not fut.done():
                 fut.set_exception(exc)
+
+    def abandon(self) -> None:
+        """The instance was closed: its guest tasks will never run again. Cancel them (the
+        awaiting callers get InstanceClosedError, see `export_caller`) and fail what the
+        host awaits of them, each on its own event loop (close() may run on another thread)."""
+        from .._errors import CLOSED, unusable
+
+        for job in list(self.jobs):
+            _on_loop(job.get_loop(), job.cancel)
+        for fut in list(self.host_waiters):
+            def fail(fut: "asyncio.Future[Any]" = fut) -> None:
+                if not fut.done():
+                    fut.set_exception(unusable(CLOSED))
+            _on_loop(fut.get_loop(), fail)
 
     def spawn(self, coro: Any) -> "asyncio.Task[Any]":
         job = asyncio.get_running_loop().create_task(coro)
@@ -800,6 +812,8 @@ class AsyncRuntime:
                         if task.result.cancelled() or not task.result.done():
                             raise
                     if not task.result.done():
+                        if job.cancelled():
+                            runtime.check_alive()  # the instance was closed: that, not a CancelledError
                         job.result()  # the driver failed: its exception
             return task.result.result()
 
@@ -1410,3 +1424,19 @@ def _retrieve(job: "asyncio.Task[Any]") -> None:
     (CPython raises SystemError from the AST constructor when logging runs inside it)."""
     if not job.cancelled():
         job.exception()
+
+
+def _on_loop(loop: "asyncio.AbstractEventLoop", fn: Callable[[], None]) -> None:
+    """Run `fn` on `loop`: now if it is this thread's running loop, else soon, there (a
+    closed loop runs nothing any more: there is nothing left to wake)."""
+    try:
+        running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn()
+    elif not loop.is_closed():
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # closed meanwhile
+            pass
