@@ -1426,7 +1426,7 @@ def _retrieve(job: "asyncio.Task[Any]") -> None:
         job.exception()
 
 
-def _on_loop(loop: "asyncio.AbstractEventLoop", fn: Callable[[], None]) -> None:
+def _on_loop(loop: "asyncio.AbstractEventLoop", fn: Callable[[], Any]) -> None:
     """Run `fn` on `loop`: now if it is this thread's running loop, else soon, there (a
     closed loop runs nothing any more: there is nothing left to wake)."""
     try:

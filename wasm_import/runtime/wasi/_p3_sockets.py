@@ -24,6 +24,7 @@ local port and sends to and receives from any granted address again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import types as _types
@@ -34,7 +35,7 @@ from ._context import WasiContext, register_interface
 from ._io import WitTypes
 from ._net import NETWORK, NetPolicy, from_host, ip_from_host, is_ipv6_family, os_error
 from ._p3_streams import Pumped, in_thread, outcome_future, settle
-from ._sockets import Network, TcpSocket, _SocketBase, _valid_name, lookup
+from ._sockets import Network, TcpSocket, _Owned, _SocketBase, _valid_name, lookup
 from ._udp import associate, dissociate, from_peer
 
 __all__ = ["TcpSocket3", "UdpSocket3", "resolve_addresses"]
@@ -106,7 +107,36 @@ async def _ready(sock: socket.socket, write: bool) -> None:
     try:
         await fut
     finally:
-        (loop.remove_writer if write else loop.remove_reader)(fd)
+        if sock.fileno() == fd:  # closed meanwhile (`_close_watched`): the number may be another's now
+            (loop.remove_writer if write else loop.remove_reader)(fd)
+
+
+def _close_watched(loop: Optional[asyncio.AbstractEventLoop], sock: socket.socket) -> None:
+    """Close `sock`, which `loop` may be waiting on (a pending accept, recv, send): take it
+    off the loop's selector first. Closed with the wait still registered, the fd number
+    could be reused by a new socket before the loop forgets it, and that socket's waits
+    would never wake. Done on the loop's own thread when it runs elsewhere."""
+    def unwatch_and_close() -> None:
+        fd = sock.fileno()
+        if fd >= 0 and loop is not None and not loop.is_closed():
+            loop.remove_reader(fd)
+            loop.remove_writer(fd)
+        sock.close()
+
+    if loop is None or loop.is_closed() or not loop.is_running():
+        unwatch_and_close()
+        return
+    try:
+        running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        unwatch_and_close()
+        return
+    try:
+        loop.call_soon_threadsafe(unwatch_and_close)
+    except RuntimeError:  # closed meanwhile
+        sock.close()
 
 
 class _Socket3(_SocketBase):
@@ -154,6 +184,14 @@ class _Socket3(_SocketBase):
 
     def get_address_family(self) -> Any:
         return self.address_family()
+
+    def _own(self, sock: socket.socket) -> Any:
+        """0.3's sockets are waited on by the event loop: closing one unregisters it there."""
+        try:
+            loop: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        return _Owned(sock, self._held, functools.partial(_close_watched, loop, sock))
 
     def get_receive_buffer_size(self) -> int:
         return self._get("recv_buf")
@@ -213,7 +251,7 @@ class TcpSocket3(_Socket3):
                     return
                 made = owner(self.ipv6)
                 conn.setblocking(False)
-                made._owned = type(self._owned)(conn, made._held)  # type: ignore[misc]
+                made._owned = made._own(conn)
                 made.state, made._peer = "connected", peer
                 await out.write([made])
 
