@@ -38,7 +38,7 @@ from .._values import Err, Ok
 from . import _layout as L
 
 __all__ = ["AsyncRuntime", "HostStream", "HostFuture", "StreamReader", "FutureReader",
-           "Stream", "Future", "stream_converter", "future_converter", "BLOCKED", "task_return_lifter"]
+           "Stream", "Future", "stream_converter", "future_converter", "BLOCKED", "task_return_lifter", "on_loop"]
 
 BLOCKED = 0xFFFF_FFFF
 T = TypeVar("T")
@@ -762,12 +762,12 @@ class AsyncRuntime:
         from .._errors import CLOSED, unusable
 
         for job in list(self.jobs):
-            _on_loop(job.get_loop(), job.cancel)
+            on_loop(job.get_loop(), job.cancel)
         for fut in list(self.host_waiters):
             def fail(fut: "asyncio.Future[Any]" = fut) -> None:
                 if not fut.done():
                     fut.set_exception(unusable(CLOSED))
-            _on_loop(fut.get_loop(), fail)
+            on_loop(fut.get_loop(), fail)
 
     def spawn(self, coro: Any) -> "asyncio.Task[Any]":
         job = asyncio.get_running_loop().create_task(coro)
@@ -1426,17 +1426,20 @@ def _retrieve(job: "asyncio.Task[Any]") -> None:
         job.exception()
 
 
-def _on_loop(loop: "asyncio.AbstractEventLoop", fn: Callable[[], Any]) -> None:
-    """Run `fn` on `loop`: now if it is this thread's running loop, else soon, there (a
-    closed loop runs nothing any more: there is nothing left to wake)."""
+def on_loop(loop: "asyncio.AbstractEventLoop", fn: Callable[[], Any]) -> bool:
+    """Run `fn` on `loop`: now if it is this thread's running loop, else soon, there.
+    False when the loop is closed: it runs nothing any more, and `fn` was not run."""
     try:
         running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:
         fn()
-    elif not loop.is_closed():
-        try:
-            loop.call_soon_threadsafe(fn)
-        except RuntimeError:  # closed meanwhile
-            pass
+        return True
+    if loop.is_closed():
+        return False
+    try:
+        loop.call_soon_threadsafe(fn)
+    except RuntimeError:  # closed meanwhile
+        return False
+    return True

@@ -34,6 +34,7 @@ from ..._values import Err, Ok
 from ._context import WasiContext, register_interface
 from ._io import WitTypes
 from ._net import NETWORK, NetPolicy, from_host, ip_from_host, is_ipv6_family, os_error
+from .._async import on_loop
 from ._p3_streams import Pumped, in_thread, outcome_future, settle
 from ._sockets import Network, TcpSocket, _Owned, _SocketBase, _valid_name, lookup
 from ._udp import associate, dissociate, from_peer
@@ -123,20 +124,8 @@ def _close_watched(loop: Optional[asyncio.AbstractEventLoop], sock: socket.socke
             loop.remove_writer(fd)
         sock.close()
 
-    if loop is None or loop.is_closed() or not loop.is_running():
-        unwatch_and_close()
-        return
-    try:
-        running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        unwatch_and_close()
-        return
-    try:
-        loop.call_soon_threadsafe(unwatch_and_close)
-    except RuntimeError:  # closed meanwhile
-        sock.close()
+    if loop is None or not loop.is_running() or not on_loop(loop, unwatch_and_close):
+        unwatch_and_close()  # nobody is waiting on it now
 
 
 class _Socket3(_SocketBase):
