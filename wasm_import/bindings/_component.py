@@ -10,9 +10,13 @@ bindings, both made once at load. Each instance has its own store, so state, res
 and traps never cross instances.
 
 The default instance is made on the first call through the module. Its imports come from
-`module.link(...)`, never from a lookup by name. If it traps it is thrown away and the
-next call through the module makes a fresh one (an instance you made yourself stays
+`module.link(...)`, never from a lookup by name. If it traps it is thrown away (closed)
+and the next call through the module makes a fresh one (an instance you made yourself stays
 poisoned: make a new one).
+
+`inst.close()`, or the end of `with module.instantiate(...) as inst:`, releases what an
+instance holds on the host (see `ComponentInstance.close`); an instance never closed is
+released by its finalizer when collected.
 """
 
 from __future__ import annotations
@@ -238,8 +242,9 @@ class ComponentModule(types.ModuleType):
              limits: Optional[Limits] = None, cancel: Optional[str] = None) -> None:
         """Choose the default instance's imports, WASI grants, limits and cancel mode
         (see `instantiate`). Takes effect for
-        the next default instance: the current one, if any, is discarded. A key that
-        names nothing the component imports raises LinkError now."""
+        the next default instance: the current one, if any, is discarded and closed (its
+        host resources released; by its finalizer if a call in another thread is still in
+        it). A key that names nothing the component imports raises LinkError now."""
         from ._linking import check_import_keys
 
         check_import_keys(self.__wasm_plan__, imports or {})
