@@ -411,3 +411,32 @@ def test_the_asgi_app_closes_each_requests_instance(data: Path) -> None:
         asyncio.run(main(1))
         with no_leaks():
             assert asyncio.run(main(100)) == [200] * 100
+            _closers_done()
+
+
+def _closers_done() -> None:
+    """Wait for the closes handed to a thread because a call was still inside the instance."""
+    for thread in threading.enumerate():
+        if thread.name == "wasm-import close":
+            thread.join(20)
+
+
+def test_close_waits_for_a_call_in_another_thread_and_close_soon_does_not(sandbox: Any, data: Path) -> None:
+    for how in ("close", "close soon"):
+        inst = sandbox.instantiate(wasi=Wasi(dirs=[Dir(data, "/data")]))
+        slept: List[Any] = []
+        worker = threading.Thread(target=lambda: slept.append(inst.sleep_ms(300)))
+        worker.start()
+        time.sleep(0.1)  # the call is inside the instance now
+        start = time.monotonic()
+        if how == "close":
+            inst.close()  # waits for the call: nothing it uses is closed under it
+            assert time.monotonic() - start > 0.1 and slept and inst.closed
+        else:
+            inst._close_soon()  # what the ASGI app and a replaced default instance do
+            assert time.monotonic() - start < 0.1 and not inst.closed
+            worker.join(10)
+            _closers_done()
+            assert slept and inst.closed
+        worker.join(10)
+        assert len(inst._wasi_context.held) == 0

@@ -99,7 +99,7 @@ def asgi(target: Any, *, wasi: Optional[Wasi] = None, imports: Optional[Mapping[
             await _respond(scope, send, reply, target, request)
         finally:
             if inst is not None and inst is not target:  # a request's own instance: its fds go with it
-                inst.close()
+                inst._close_soon()  # (a 0.2 handler may still run on its thread: never wait for it here)
 
     app.__doc__ = f"ASGI app serving the HTTP handler of {target!r}"
     return app

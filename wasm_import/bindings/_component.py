@@ -137,6 +137,17 @@ class ComponentInstance:
         if self._finalizer is not None:
             self._finalizer()  # what the WASI context opened: at most once, here or at collection
 
+    def _close_soon(self) -> None:
+        """Close now if no call is inside the instance, else on a daemon thread as soon as
+        the call in progress returns (a 0.2 HTTP handler may run on after its response
+        ended): whoever lets go of an instance (the ASGI app, a replaced default instance)
+        is never blocked by its guest."""
+        if self._engine.close(wait=False):
+            if self._finalizer is not None:
+                self._finalizer()
+        elif not self._engine.closed:
+            threading.Thread(target=self.close, name="wasm-import close", daemon=True).start()
+
     def __enter__(self) -> "ComponentInstance":
         if self._engine.closed:
             raise self._engine.closed_error()
@@ -243,8 +254,8 @@ class ComponentModule(types.ModuleType):
         """Choose the default instance's imports, WASI grants, limits and cancel mode
         (see `instantiate`). Takes effect for
         the next default instance: the current one, if any, is discarded and closed (its
-        host resources released; by its finalizer if a call in another thread is still in
-        it). A key that names nothing the component imports raises LinkError now."""
+        host resources released; once it returns, if a call in another thread is in it).
+        A key that names nothing the component imports raises LinkError now."""
         from ._linking import check_import_keys
 
         check_import_keys(self.__wasm_plan__, imports or {})
@@ -292,12 +303,10 @@ class ComponentModule(types.ModuleType):
 
 
 def _discard(inst: Optional[ComponentInstance]) -> None:
-    """A default instance was replaced (link(), a trap, a reload): release it now, unless a
-    call in another thread is still inside it (it is never waited for here); then its
-    finalizer does, once that call's thread lets go of it."""
+    """A default instance was replaced (link(), a trap, a reload): release it now, or as
+    soon as a call another thread is making in it returns (never waited for here)."""
     if inst is not None:
-        if inst._engine.close(wait=False) and inst._finalizer is not None:
-            inst._finalizer()
+        inst._close_soon()
 
 
 def _default_function(module: ComponentModule, plan: b.FunctionPlan, owner: Any, attr: str) -> Any:

@@ -196,7 +196,7 @@ class RuntimeInstance:
         """Make the instance unusable (its store's `poisoned` says CLOSED, unless it trapped
         already: the check every call makes already) and drop the guest's handles to host objects, running their
         drop hooks. True if this call closed it; False if it was closed already, or (with
-        `wait=False`) busy in another thread, when the finalizer is left to release it.
+        `wait=False`) busy in another thread.
 
         The instance's lock is taken first, so a call in progress in another thread ends
         before anything it uses is closed under it (never an fd number reused meanwhile)."""
