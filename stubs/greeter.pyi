@@ -76,7 +76,7 @@ def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = 
     """Choose the default instance's imports, WASI grants, limits and cancel mode
     (see `instantiate`). Takes effect for
     the next default instance: the current one, if any, is discarded and closed (its
-    host resources released; by its finalizer if a call in another thread is still in
-    it). A key that names nothing the component imports raises LinkError now."""
+    host resources released; once it returns, if a call in another thread is in it).
+    A key that names nothing the component imports raises LinkError now."""
 exports: _Exports
 wit: _w.wit.World
