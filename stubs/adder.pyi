@@ -40,6 +40,23 @@ class _Instance:
     def stderr(self) -> bytes: ...
     @property
     def poisoned(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None:
+        """Release what this instance holds on the host, now, and make it unusable.
+
+        The guest's handles to host resources are dropped as if it had dropped them (each
+        object's `__wasm_drop__` runs), and everything its WASI opened is closed: preopened
+        and opened directories and files, sockets, HTTP connections, files it opened for
+        stdio given as paths (file objects you passed as stdio stay open: they are yours).
+        Later calls, on the instance and on its resource objects, raise
+        `InstanceClosedError`; async calls in progress end with it. Idempotent. A call in
+        progress in another thread is waited for; called from inside a host function of
+        this instance, the guest's current call runs on to its end. An instance collected
+        without close() has its WASI resources released by its finalizer all the same;
+        `with module.instantiate(...) as inst:` closes it at the end of the block."""
+    def __enter__(self) -> _Instance: ...
+    def __exit__(self, *exc: _t.Any) -> None: ...
 
 def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None, cancel: _t.Optional[_t.Literal['detach', 'deliver']] = None) -> _Instance:
     """A new, independent instance. `imports` maps WIT import names to what satisfies
@@ -51,7 +68,8 @@ def instantiate(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.W
 def link(imports: _t.Optional[_Imports] = None, *, wasi: _t.Optional[_w.Wasi] = None, limits: _t.Optional[_w.Limits] = None, cancel: _t.Optional[_t.Literal['detach', 'deliver']] = None) -> None:
     """Choose the default instance's imports, WASI grants, limits and cancel mode
     (see `instantiate`). Takes effect for
-    the next default instance: the current one, if any, is discarded. A key that
-    names nothing the component imports raises LinkError now."""
+    the next default instance: the current one, if any, is discarded and closed (its
+    host resources released; once it returns, if a call in another thread is in it).
+    A key that names nothing the component imports raises LinkError now."""
 exports: _Exports
 wit: _w.wit.World

@@ -16,8 +16,8 @@ import os
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
 
 from . import wit
-from ._errors import (DeadlockError, DecodeError, GuestExit, HttpHandlerError, InstancePoisonedError, LimitExceeded,
-                      LinkError, Trap, WasmImportError)
+from ._errors import (DeadlockError, DecodeError, GuestExit, HttpHandlerError, InstanceClosedError,
+                      InstancePoisonedError, LimitExceeded, LinkError, Trap, WasmImportError)
 from ._http import HttpRequest, HttpResponse
 from ._limits import Limits
 from .runtime._async import Future, FutureReader, Stream, StreamReader
@@ -49,6 +49,7 @@ __all__ = [
     "GuestExit",
     "LimitExceeded",
     "InstancePoisonedError",
+    "InstanceClosedError",
     "DeadlockError",
     "HttpHandlerError",
     "HttpRequest",

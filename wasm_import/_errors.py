@@ -9,6 +9,7 @@
     │   │   ├── GuestExit          the guest called WASI exit; carries the status code
     │   │   └── LimitExceeded      a call ran out of time or fuel (or memory, at instantiation)
     │   ├── InstancePoisonedError  a call on an instance that trapped before
+    │   │   └── InstanceClosedError  a call on an instance after its close()
     │   ├── DeadlockError          a call would wait forever for a busy instance (also a RuntimeError)
     │   └── HttpHandlerError       a served HTTP handler gave no response (or an error-code)
     └── Err                        the error case of a WIT `result` (a value, see `wasm_import.Err`)
@@ -28,7 +29,8 @@ from types import TracebackType
 from typing import Any, Optional
 
 __all__ = ["WasmImportError", "DecodeError", "LinkError", "Trap", "GuestExit", "LimitExceeded",
-           "InstancePoisonedError", "DeadlockError", "HttpHandlerError"]
+           "InstancePoisonedError", "InstanceClosedError", "DeadlockError", "HttpHandlerError",
+           "CLOSED", "unusable"]
 
 
 class WasmImportError(Exception):
@@ -91,6 +93,27 @@ class Trap(WasmImportError):
 
 class InstancePoisonedError(WasmImportError):
     """An instance trapped earlier and cannot be entered again; make a new instance."""
+
+
+class InstanceClosedError(InstancePoisonedError):
+    """A call on an instance after its `close()` (or the end of its `with` block): its
+    host resources are released and it cannot be entered again; make a new instance.
+    An InstancePoisonedError, so code that handles "this instance is unusable" handles it."""
+
+
+# The reason a closed instance's store gives (its `poisoned`): the one flag every call checks
+# already, so closing costs a call nothing.
+CLOSED = "closed"
+
+
+def unusable(reason: str) -> InstancePoisonedError:
+    """The error for a call on an instance that cannot be entered for `reason` (a trap's
+    message, or `CLOSED`)."""
+    if reason is CLOSED:
+        return InstanceClosedError("this instance was closed (close(), or the end of its with block) and "
+                                   "cannot be called again; make a new instance")
+    return InstancePoisonedError(f"this instance trapped earlier ({reason}) and cannot be entered again; "
+                                 "make a new instance")
 
 
 class DeadlockError(WasmImportError, RuntimeError):

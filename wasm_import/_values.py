@@ -69,4 +69,8 @@ def host_result(target: Callable[..., Any], args: Sequence[Any]) -> Union[Ok[Any
     try:
         return Ok(target(*args))
     except Err as e:
+        # A value for the guest now. Its traceback, and its context's (the frames it was
+        # raised through, each holding its f_back), lead back to this frame, which holds
+        # `e`: a cycle keeping the arguments (a file's stream, its fd) until a GC ran.
+        e.__traceback__ = e.__context__ = e.__cause__ = None
         return e

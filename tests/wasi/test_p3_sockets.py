@@ -124,6 +124,28 @@ def test_a_guest_listens_accepts_and_answers_with_a_bind_grant(p3net: Any) -> No
     assert asyncio.run(main()) == b"SHOUT THIS"
 
 
+def test_the_listener_a_guest_keeps_is_closed_with_its_instance(p3net: Any) -> None:
+    """The guest keeps its listener forever (and a task waiting to accept): closing the
+    instance closes it, so the port refuses connections at once, and the event loop the
+    guest waited on runs on for the next instance."""
+    async def main() -> List[str]:
+        seen = []
+        for _ in range(2):
+            inst = p3net.instantiate(wasi=Wasi(network=[Net("127.0.0.1", bind=True)]))
+            port = await asyncio.wait_for(inst.api.serve_once(0), 20)
+            probe = socket.create_connection(("127.0.0.1", port), 5)  # it listens
+            probe.close()
+            inst.close()
+            try:
+                socket.create_connection(("127.0.0.1", port), 5).close()
+                seen.append("connected")
+            except ConnectionRefusedError:
+                seen.append("refused")
+        return seen
+
+    assert asyncio.run(main()) == ["refused", "refused"]
+
+
 def test_listening_is_denied_without_a_bind_grant(p3net: Any) -> None:
     inst = p3net.instantiate(wasi=Wasi(network=[Net("127.0.0.1")]))  # connect only
     assert _call(inst, "serve_once", 0) == ("err", "AccessDenied")

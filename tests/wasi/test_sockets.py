@@ -18,6 +18,7 @@ import wasm_import
 from wasm_import import Err, Net, Wasi
 from wasm_import.runtime.wasi._io import IoError, StreamFailed, wait_any
 from wasm_import.runtime.wasi._net import NetPolicy, from_host
+from wasm_import.runtime.wasi._held import Held
 from wasm_import.runtime.wasi._sockets import sockets_providers
 from tests.wasi._netguests import build_netuser, wasi_types
 from tests.wasi._udp_peers import UdpPeers
@@ -28,8 +29,18 @@ NETWORK = "wasi:sockets/network"
 # -- fixtures -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def types() -> Any:
+def module_types() -> Any:
     return wasi_types("wasi:sockets/imports@0.2.3")
+
+
+@pytest.fixture
+def types(module_types: Any) -> Iterator[Any]:
+    """The WIT classes, as one instance's: the host sockets made with them during a test
+    are closed when it ends, as closing an instance closes its own (`_held`)."""
+    held = module_types.held = Held()
+    yield module_types
+    module_types.held = None
+    held.close()
 
 
 class Listener:

@@ -3,7 +3,9 @@
     app = wasm_import.asgi(plugin, wasi=Wasi(...))   # uvicorn module:app, or mount it in Starlette
 
 A module target gets a *fresh instance per request* (as `wasmtime serve` does: nothing a
-request leaves behind reaches the next, and a trap costs one request); an instance target
+request leaves behind reaches the next, and a trap costs one request), closed once its
+response is sent (or has failed), so what its WASI opened (sockets, files, connections) is
+released then, not at some later garbage collection; an instance target
 serves every request on that one instance (state shared; a 0.2 instance runs one request at
 a time, a 0.3 one interleaves them).
 
@@ -85,13 +87,19 @@ def asgi(target: Any, *, wasi: Optional[Wasi] = None, imports: Optional[Mapping[
             logger.warning("refused a request WASI cannot carry: %s", e)
             await _plain(send, 400)
             return
+        inst: Optional[ComponentInstance] = None
         try:
-            reply = await exchange(instance(), request, headers)
-        except Exception:  # noqa: BLE001  (a guest's failure is one request's 500, never the server's)
-            logger.exception("the HTTP handler of %r failed on %s %s", target, request.method, request.path)
-            await _plain(send, 500)
-            return
-        await _respond(scope, send, reply, target, request)
+            try:
+                inst = instance()
+                reply = await exchange(inst, request, headers)
+            except Exception:  # noqa: BLE001  (a guest's failure is one request's 500, never the server's)
+                logger.exception("the HTTP handler of %r failed on %s %s", target, request.method, request.path)
+                await _plain(send, 500)
+                return
+            await _respond(scope, send, reply, target, request)
+        finally:
+            if inst is not None and inst is not target:  # a request's own instance: its fds go with it
+                inst._close_soon()  # (a 0.2 handler may still run on its thread: never wait for it here)
 
     app.__doc__ = f"ASGI app serving the HTTP handler of {target!r}"
     return app

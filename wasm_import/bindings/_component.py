@@ -10,9 +10,13 @@ bindings, both made once at load. Each instance has its own store, so state, res
 and traps never cross instances.
 
 The default instance is made on the first call through the module. Its imports come from
-`module.link(...)`, never from a lookup by name. If it traps it is thrown away and the
-next call through the module makes a fresh one (an instance you made yourself stays
+`module.link(...)`, never from a lookup by name. If it traps it is thrown away (closed)
+and the next call through the module makes a fresh one (an instance you made yourself stays
 poisoned: make a new one).
+
+`inst.close()`, or the end of `with module.instantiate(...) as inst:`, releases what an
+instance holds on the host (see `ComponentInstance.close`); an instance never closed is
+released by its finalizer when collected.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import weakref
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from . import _plan as b
-from .._errors import InstancePoisonedError
+from .._errors import CLOSED, InstancePoisonedError
 from .._limits import NO_LIMITS, Limits
 from .._wasi import DEFAULT_WASI, Wasi
 from ..wit._decode import decode
@@ -62,9 +66,18 @@ class ComponentInstance:
         self.module = module
         self._default = default  # the module's default instance: its objects are the module's classes
         wasi_context = self._wasi_context = _wasi_context(plan, wasi)  # serving HTTP binds to its classes
-        functions, resources = resolve_imports(plan, imports or {}, wasi_context)
-        self._engine = RuntimeInstance(module, functions=functions, resources=resources,
-                                          limits=limits or NO_LIMITS, cancel=cancel or "detach")
+        try:
+            functions, resources = resolve_imports(plan, imports or {}, wasi_context)
+            self._engine = RuntimeInstance(module, functions=functions, resources=resources,
+                                           limits=limits or NO_LIMITS, cancel=cancel or "detach")
+        except BaseException:
+            if wasi_context is not None:  # the preopened directories, at least
+                wasi_context.close()
+            raise
+        # Collected without close(): what its WASI opened is released all the same. The
+        # callback holds the context's `Held` only (it references no instance), so it
+        # keeps nothing alive; it also runs at interpreter exit for instances still alive.
+        self._finalizer = None if wasi_context is None else weakref.finalize(self, wasi_context.held.close)
         if wasi_context is not None:  # WASI is served in Python: its captured output is ours
             self._engine.stdout, self._engine.stderr = wasi_context.stdout, wasi_context.stderr
             self._engine.stderr_tail = wasi_context.stderr_tail
@@ -98,7 +111,50 @@ class ComponentInstance:
     @property
     def poisoned(self) -> bool:
         """True once this instance trapped: it cannot be called again."""
-        return self._engine.poisoned is not None
+        reason = self._engine.poisoned
+        return reason is not None and reason is not CLOSED
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` ran: calls raise InstanceClosedError."""
+        return self._engine.closed
+
+    def close(self) -> None:
+        """Release what this instance holds on the host, now, and make it unusable.
+
+        The guest's handles to host resources are dropped as if it had dropped them (each
+        object's `__wasm_drop__` runs), and everything its WASI opened is closed: preopened
+        and opened directories and files, sockets, HTTP connections, files it opened for
+        stdio given as paths (file objects you passed as stdio stay open: they are yours).
+        Later calls, on the instance and on its resource objects, raise
+        `InstanceClosedError`; async calls in progress end with it. Idempotent. A call in
+        progress in another thread is waited for; called from inside a host function of
+        this instance, the guest's current call runs on to its end. An instance collected
+        without close() has its WASI resources released by its finalizer all the same;
+        `with module.instantiate(...) as inst:` closes it at the end of the block."""
+        if not self._engine.close():
+            return
+        if self._finalizer is not None:
+            self._finalizer()  # what the WASI context opened: at most once, here or at collection
+
+    def _close_soon(self) -> None:
+        """Close now if no call is inside the instance, else on a daemon thread as soon as
+        the call in progress returns (a 0.2 HTTP handler may run on after its response
+        ended): whoever lets go of an instance (the ASGI app, a replaced default instance)
+        is never blocked by its guest."""
+        if self._engine.close(wait=False):
+            if self._finalizer is not None:
+                self._finalizer()
+        elif not self._engine.closed:
+            threading.Thread(target=self.close, name="wasm-import close", daemon=True).start()
+
+    def __enter__(self) -> "ComponentInstance":
+        if self._engine.closed:
+            raise self._engine.closed_error()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def caller(self, plan: b.FunctionPlan) -> Callable[..., Any]:
         found = self._callers.get(id(plan))
@@ -140,7 +196,7 @@ class ComponentInstance:
         self._engine.drop_resource(handle)
 
     def __repr__(self) -> str:
-        state = " (poisoned)" if self.poisoned else ""
+        state = " (closed)" if self.closed else " (poisoned)" if self.poisoned else ""
         return f"<instance of component {self.module.__name__!r}{state}>"
 
 
@@ -197,8 +253,9 @@ class ComponentModule(types.ModuleType):
              limits: Optional[Limits] = None, cancel: Optional[str] = None) -> None:
         """Choose the default instance's imports, WASI grants, limits and cancel mode
         (see `instantiate`). Takes effect for
-        the next default instance: the current one, if any, is discarded. A key that
-        names nothing the component imports raises LinkError now."""
+        the next default instance: the current one, if any, is discarded and closed (its
+        host resources released; once it returns, if a call in another thread is in it).
+        A key that names nothing the component imports raises LinkError now."""
         from ._linking import check_import_keys
 
         check_import_keys(self.__wasm_plan__, imports or {})
@@ -207,18 +264,21 @@ class ComponentModule(types.ModuleType):
         with self.__wasm_lock__:
             self.__dict__["__wasm_link__"] = {"imports": dict(imports or {}), "wasi": wasi, "limits": limits,
                                               "cancel": cancel}
-            self.__dict__["__wasm_default__"] = None
+            old, self.__dict__["__wasm_default__"] = self.__dict__.get("__wasm_default__"), None
+        _discard(old)
 
     def _default_instance(self) -> ComponentInstance:
         inst = self.__dict__.get("__wasm_default__")
-        if inst is None or inst.poisoned:
+        if inst is None or inst._engine.poisoned is not None:
             with self.__wasm_lock__:
                 inst = self.__dict__.get("__wasm_default__")
-                if inst is None or inst.poisoned:
+                if inst is None or inst._engine.poisoned is not None:
+                    old = inst
                     linked = self.__dict__.get("__wasm_link__", {})
                     inst = ComponentInstance(self, linked.get("imports"), linked.get("wasi"),
                                              linked.get("limits"), default=True, cancel=linked.get("cancel"))
                     self.__dict__["__wasm_default__"] = inst
+                    _discard(old)
         return inst  # type: ignore[no-any-return]
 
     @property
@@ -240,6 +300,13 @@ class ComponentModule(types.ModuleType):
             raise TypeError(f"{self!r} was loaded from bytes, so it cannot be pickled by reference: "
                             "save it to a file and wasm_import.load() the file")
         return _module_by_reference, (name, None if imported or path is None else os.path.abspath(path))
+
+
+def _discard(inst: Optional[ComponentInstance]) -> None:
+    """A default instance was replaced (link(), a trap, a reload): release it now, or as
+    soon as a call another thread is making in it returns (never waited for here)."""
+    if inst is not None:
+        inst._close_soon()
 
 
 def _default_function(module: ComponentModule, plan: b.FunctionPlan, owner: Any, attr: str) -> Any:
@@ -363,6 +430,7 @@ def _populate(module: ComponentModule, world: Any, compiled: Any) -> None:
     plan = b.build_plan(world, module.__name__)
     for name in module.__dict__.get("__wasm_attrs__", ()):
         module.__dict__.pop(name, None)
+    _discard(module.__dict__.get("__wasm_default__"))
     module.__dict__.update(__wasm_plan__=plan, __wasm_compiled__=compiled, __wasm_default__=None)
     module.__dict__.setdefault("__wasm_lock__", threading.RLock())
     module.__dict__.setdefault("__wasm_link__", {})

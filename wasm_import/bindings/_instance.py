@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from . import _plan as b
 from ..wit import _model as w
-from .._errors import LinkError, Trap
+from .._errors import CLOSED, InstancePoisonedError, LinkError, Trap, report_unraisable, unusable
 from .._limits import NO_LIMITS, Limits
 from ..runtime._traps import OutputTail, guest_trap
 from ._calllock import wait_for_instance
@@ -178,10 +178,49 @@ class RuntimeInstance:
                                 module_name=module.__name__, cancel=cancel)
         self.lock = self.runtime.lock
         self._plan = plan
+        self._closed = False
 
     @property
     def poisoned(self) -> Optional[str]:
         return self.runtime.poisoned
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @staticmethod
+    def closed_error() -> InstancePoisonedError:
+        return unusable(CLOSED)
+
+    def close(self, wait: bool = True) -> bool:
+        """Make the instance unusable (its store's `poisoned` says CLOSED, unless it trapped
+        already: the check every call makes already) and drop the guest's handles to host objects, running their
+        drop hooks. True if this call closed it; False if it was closed already, or (with
+        `wait=False`) busy in another thread.
+
+        The instance's lock is taken first, so a call in progress in another thread ends
+        before anything it uses is closed under it (never an fd number reused meanwhile)."""
+        lock = self.runtime.lock
+        if not lock.acquire(wait):
+            return False
+        try:
+            if self._closed:
+                return False
+            self._closed = True
+            store = self.runtime.store
+            if store.poisoned is None:  # a trapped one keeps saying why it trapped
+                store.poisoned = CLOSED
+        finally:
+            lock.release()
+        self.runtime.async_rt.abandon()
+        for obj in self.host_table.drain():
+            hook = getattr(obj, b.DROP_HOOK, None)
+            if hook is not None:
+                try:
+                    hook()
+                except Exception as e:  # noqa: BLE001  (as a drop by the guest: nobody to hand it to)
+                    report_unraisable(e, f"Exception ignored in {b.DROP_HOOK} (closing the instance) of", obj)
+        return True
 
     def policy(self, fplan: b.FunctionPlan) -> PythonResources:
         """The resource policy of `fplan`'s scope (shared by the functions of one scope)."""

@@ -161,6 +161,15 @@ class HostResourceTable:
     def get(self, rep: int) -> Any:
         return self._objects[rep]
 
+    def drain(self) -> List[Any]:
+        """Empty the table (its instance is closed): the objects the guest held, not those
+        only lent to a call (their caller keeps them), oldest first."""
+        with self._lock:
+            objects = [obj for rep, obj in self._objects.items() if rep not in self._lent]
+            self._objects.clear()
+            self._lent.clear()
+            return objects
+
     def pop(self, rep: int) -> Any:
         with self._lock:
             return self._objects.pop(rep, None)

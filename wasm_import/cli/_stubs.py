@@ -38,7 +38,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..bindings import _plan as b
 from ..wit import _model as w
-from ..bindings._component import ComponentModule
+from ..bindings._component import ComponentInstance, ComponentModule
 from ..types._names import pascal, shouty, snake, variant_case_class
 from ..types._pytypes import array_code, has_class, is_option
 
@@ -489,8 +489,13 @@ class _StubBuilder:
         for name in ("stdout", "stderr"):
             out.line("@property")
             out.line(f"def {name}(self) -> bytes: ...")
-        out.line("@property")
-        out.line("def poisoned(self) -> bool: ...")
+        for name in ("poisoned", "closed"):
+            out.line("@property")
+            out.line(f"def {name}(self) -> bool: ...")
+        out.line("def close(self) -> None:")
+        out.body(inspect.getdoc(ComponentInstance.close))
+        out.line("def __enter__(self) -> _Instance: ...")
+        out.line("def __exit__(self, *exc: _t.Any) -> None: ...")
         out.depth -= 1
         out.line()
         out.line("def instantiate(imports: _t.Optional[_Imports] = None, *, "

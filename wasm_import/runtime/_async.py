@@ -38,7 +38,7 @@ from .._values import Err, Ok
 from . import _layout as L
 
 __all__ = ["AsyncRuntime", "HostStream", "HostFuture", "StreamReader", "FutureReader",
-           "Stream", "Future", "stream_converter", "future_converter", "BLOCKED", "task_return_lifter"]
+           "Stream", "Future", "stream_converter", "future_converter", "BLOCKED", "task_return_lifter", "on_loop"]
 
 BLOCKED = 0xFFFF_FFFF
 T = TypeVar("T")
@@ -745,17 +745,29 @@ class AsyncRuntime:
     def check_alive(self) -> None:
         poisoned = self.instance.store.poisoned
         if poisoned is not None:
-            from .._errors import InstancePoisonedError
+            from .._errors import unusable
 
-            raise InstancePoisonedError(
-                f"this instance trapped earlier ({poisoned}) and cannot be entered again; "
-                "make a new instance")
+            raise unusable(poisoned)
 
     def failed(self, exc: BaseException) -> None:
         """The instance trapped: wake everything that waits on it with the error."""
         for fut in list(self.host_waiters):
             if not fut.done():
                 fut.set_exception(exc)
+
+    def abandon(self) -> None:
+        """The instance was closed: its guest tasks will never run again. Cancel them (the
+        awaiting callers get InstanceClosedError, see `export_caller`) and fail what the
+        host awaits of them, each on its own event loop (close() may run on another thread)."""
+        from .._errors import CLOSED, unusable
+
+        for job in list(self.jobs):
+            on_loop(job.get_loop(), job.cancel)
+        for fut in list(self.host_waiters):
+            def fail(fut: "asyncio.Future[Any]" = fut) -> None:
+                if not fut.done():
+                    fut.set_exception(unusable(CLOSED))
+            on_loop(fut.get_loop(), fail)
 
     def spawn(self, coro: Any) -> "asyncio.Task[Any]":
         job = asyncio.get_running_loop().create_task(coro)
@@ -800,6 +812,8 @@ class AsyncRuntime:
                         if task.result.cancelled() or not task.result.done():
                             raise
                     if not task.result.done():
+                        if job.cancelled():
+                            runtime.check_alive()  # the instance was closed: that, not a CancelledError
                         job.result()  # the driver failed: its exception
             return task.result.result()
 
@@ -1410,3 +1424,22 @@ def _retrieve(job: "asyncio.Task[Any]") -> None:
     (CPython raises SystemError from the AST constructor when logging runs inside it)."""
     if not job.cancelled():
         job.exception()
+
+
+def on_loop(loop: "asyncio.AbstractEventLoop", fn: Callable[[], Any]) -> bool:
+    """Run `fn` on `loop`: now if it is this thread's running loop, else soon, there.
+    False when the loop is closed: it runs nothing any more, and `fn` was not run."""
+    try:
+        running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn()
+        return True
+    if loop.is_closed():
+        return False
+    try:
+        loop.call_soon_threadsafe(fn)
+    except RuntimeError:  # closed meanwhile
+        return False
+    return True

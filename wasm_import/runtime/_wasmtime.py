@@ -77,7 +77,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Opt
 
 from . import _clib
 from ._clib import WasmtimeError, c_function
-from .._errors import DecodeError, InstancePoisonedError, LimitExceeded, LinkError, Trap
+from .._errors import DecodeError, LimitExceeded, LinkError, Trap, unusable
 from .._limits import NO_LIMITS, TICK, Limits, limit_message
 
 __all__ = [
@@ -922,9 +922,7 @@ class Store:
 
     def _check_usable(self) -> None:
         if self.poisoned is not None:
-            raise InstancePoisonedError(
-                f"this instance trapped earlier ({self.poisoned}) and cannot be entered again; "
-                "make a new instance")
+            raise unusable(self.poisoned)
 
     def _enter(self) -> None:
         """Arm the per-call limits when this is the outermost entry into the store."""

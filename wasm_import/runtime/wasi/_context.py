@@ -31,6 +31,7 @@ from ..._values import Err
 from ..._wasi import DEFAULT_WASI, Dir, Wasi
 from . import _io as io
 from ._fs import Descriptor, DirectoryEntryStream, HostGrant, filesystem_error_code
+from ._held import Held
 
 __all__ = ["WasiContext", "wasi_provider", "register_interface", "served", "SUPPORTED_MAJOR_MINOR",
            "SERIES", "Datetime"]
@@ -98,10 +99,13 @@ class WasiContext:
         self.wasi = wasi if wasi is not None else DEFAULT_WASI
         self.stdout = bytearray()
         self.stderr = bytearray()
+        # what this instance's WASI opens on the host (fds, sockets, connections, files it
+        # opened itself): objects find it through their WIT classes (`types.held`)
+        self.held = Held()
         self.types = io.WitTypes()
         self.types_p3 = io.WitTypes()  # WASI 0.3's classes: the same names, other types
+        self.types.held = self.types_p3.held = self.held
         self._wasi_types = self.types  # `types_of(ctx)` finds the classes
-        self._owned_files: List[Any] = []
         self.preopens: List[Tuple[Any, str]] = [(self._preopen(d), d.guest) for d in self.wasi.dirs]
         self._stdin = self._input(self.wasi.stdin)
         self._stdout_stream = self._output(self.wasi.stdout, self.stdout, 1, "stdout")
@@ -133,12 +137,12 @@ class WasiContext:
         return io.bind_types(obj, self.types)
 
     def close(self) -> None:
-        for f in self._owned_files:
-            try:
-                f.close()
-            except OSError:
-                pass
-        self._owned_files.clear()
+        """Release every host resource this context opened and still holds: preopened and
+        opened directories and files, sockets, HTTP connections, the files it opened for
+        stdio given as paths. File objects the user gave as stdio are the user's: never
+        closed here. The guest's objects then answer with their WIT errors
+        (`bad-descriptor`, a closed stream...). Idempotent."""
+        self.held.close()
 
     # -- grants ---------------------------------------------------------------------------
 
@@ -169,9 +173,7 @@ class WasiContext:
         return self.bind(stream)
 
     def _open(self, path: Any, mode: str) -> Any:
-        f = open(path, mode)
-        self._owned_files.append(f)
-        return f
+        return self.held.hold(open(path, mode))  # a path given as stdio: the file is ours to close
 
     def _output(self, spec: Any, sink: bytearray, fd: int, name: str,
                 tee: Optional[Callable[[bytes], None]] = None) -> io.OutputStream:

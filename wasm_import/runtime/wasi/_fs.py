@@ -18,11 +18,13 @@ import functools
 import hashlib
 import os
 import stat
+import threading
 import time
 from typing import Any, Callable, List, Optional, Tuple
 
 from ..._values import Err
 from . import _confine as confine
+from ._held import Held, held_of
 from ._io import FileInputStream, FileOutputStream, IoError, bind_types, types_of
 
 __all__ = ["FsError", "fs_call", "Descriptor", "DirectoryEntryStream", "HostGrant", "error_code_name",
@@ -93,6 +95,9 @@ def _flags(obj: Any, wit: str, names: List[str]) -> Any:
     return value
 
 
+_FD_LOCK = threading.Lock()
+
+
 class HostGrant:
     """One granted host directory, as the descriptors opened beneath it share it."""
 
@@ -104,25 +109,34 @@ class HostGrant:
 
 class _Fd:
     """An OS file descriptor shared by a descriptor and the streams made from it;
-    closed when the last of them is gone."""
+    closed when the last of them is gone, or when its instance is closed (`_held`):
+    then every use fails with EBADF (the guest's `bad-descriptor`), never on a number
+    the OS may have handed to another file since."""
 
-    __slots__ = ("fd",)
+    __slots__ = ("fd", "__weakref__")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, held: Optional[Held] = None) -> None:
         self.fd = fd
+        if held is not None:
+            held.watch(self)
 
     def fileno(self) -> int:
         if self.fd < 0:
             raise OSError(errno.EBADF, "descriptor closed")
         return self.fd
 
-    def __del__(self, _close: Callable[[int], None] = os.close) -> None:  # os may be gone at exit
-        if self.fd >= 0:
+    def close(self, _close: Callable[[int], None] = os.close, _lock: Any = _FD_LOCK) -> None:
+        # os may be gone at exit (defaults bind what is needed); the lock: exactly one of
+        # the collector and a closing instance closes the number
+        with _lock:
+            fd, self.fd = self.fd, -1
+        if fd >= 0:
             try:
-                _close(self.fd)
+                _close(fd)
             except OSError:
                 pass
-            self.fd = -1
+
+    __del__ = close
 
 
 _TYPE_BY_MODE = ((stat.S_ISDIR, "DIRECTORY"), (stat.S_ISREG, "REGULAR_FILE"), (stat.S_ISLNK, "SYMBOLIC_LINK"),
@@ -142,7 +156,7 @@ class Descriptor:
 
     def __init__(self, fd: int, grant: HostGrant, readable: bool, writable: bool, is_dir: bool,
                  types: Any = None) -> None:
-        self._fd = _Fd(fd)
+        self._fd = _Fd(fd, held_of(types))
         self._grant = grant
         self._readable = readable
         self._writable = writable and not grant.readonly
@@ -157,8 +171,7 @@ class Descriptor:
 
     def _child(self, fd: int, readable: bool, writable: bool) -> "Descriptor":
         is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
-        child = type(self)(fd, self._grant, readable, writable, is_dir)
-        return bind_types(child, getattr(self, "_wasi_types", None))
+        return type(self)(fd, self._grant, readable, writable, is_dir, getattr(self, "_wasi_types", None))
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -410,7 +423,7 @@ class DirectoryEntryStream:
 
     def __init__(self, fd: int, owner: Descriptor) -> None:
         self._wasi_types = getattr(owner, "_wasi_types", None)
-        self._fd = _Fd(fd)
+        self._fd = _Fd(fd, held_of(self._wasi_types))
         self._entries: Optional[List[Tuple[str, str]]] = None
 
     def _load(self) -> List[Tuple[str, str]]:

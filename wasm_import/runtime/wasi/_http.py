@@ -35,11 +35,12 @@ from ..._values import Err, Ok
 from ..._wasi import HttpHost, _split_authority
 from ._io import (EventPollable, InputStream, IoError, OutputStream, Pollable, StreamClosed, StreamFailed, WitTypes,
                   bind_types)
+from ._held import held_of
 from ._net import register_shared
 
 __all__ = ["DEFAULT_TIMEOUT", "Fields", "OutgoingRequest", "RequestOptions", "OutgoingBody", "IncomingResponse",
            "IncomingBody", "FutureIncomingResponse", "FutureTrailers", "IncomingRequest", "OutgoingResponse",
-           "ResponseOutparam", "Http", "http_providers"]
+           "ResponseOutparam", "Http", "http_providers", "hold", "let_go"]
 
 DEFAULT_TIMEOUT = 30.0  # seconds, for each of connect, first byte and between bytes
 TYPES = "wasi:http/types"
@@ -673,6 +674,7 @@ class _Exchange:
                                          if k.lower() not in FORBIDDEN], True)
         source = _Source()
         source.on_close = lambda: _abort(conn)
+        hold(types, conn)
         threading.Thread(target=_pump, args=(types, response, conn, source), name="wasi http body",
                          daemon=True).start()
         return Ok(IncomingResponse(types, response.status, received, IncomingBody(types, source)))
@@ -772,6 +774,21 @@ def _pump(types: WitTypes, response: http.client.HTTPResponse, conn: http.client
             source.end(IoError(f"reading the response body: {e}", _code(types, "HTTP-response-incomplete")))
     finally:
         conn.close()
+        let_go(types, conn)
+
+
+def hold(types: WitTypes, conn: http.client.HTTPConnection) -> None:
+    """The instance whose classes are `types` holds `conn` open until its body is read
+    (`let_go`): closing the instance aborts it (`_held`)."""
+    held = held_of(types)
+    if held is not None:
+        held.hold(conn, lambda: _abort(conn))
+
+
+def let_go(types: WitTypes, conn: http.client.HTTPConnection) -> None:
+    held = held_of(types)
+    if held is not None:
+        held.let_go(conn)
 
 
 def http_providers(types: WitTypes, grants: Tuple[HttpHost, ...]) -> Dict[str, Any]:

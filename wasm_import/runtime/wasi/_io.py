@@ -235,6 +235,8 @@ class WitTypes:
     (`"wasi:io/streams#stream-error"`): a value returned to the guest must be an instance
     of the class made for the very interface (version) it imported."""
 
+    held: Any = None  # the instance's `_held.Held`: what its objects keep open (set by WasiContext)
+
     def __init__(self) -> None:
         self._classes: dict = {}
 
@@ -552,8 +554,9 @@ class FileInputStream(InputStream):
 
         if self._offset is not None or self._regular():
             try:
-                if self._offset is not None:
-                    data = os.pread(self._fd(), n, self._offset)  # type: ignore[arg-type]
+                if self._offset is not None:  # a descriptor's: EBADF once its instance is closed
+                    fd = self._file if isinstance(self._file, int) else self._file.fileno()
+                    data = os.pread(fd, n, self._offset)
                     self._offset += len(data)
                 elif isinstance(self._file, int):
                     data = os.read(self._file, n)

@@ -43,6 +43,7 @@ _ERRNO: Dict[int, str] = {
     errno.EMFILE: "new-socket-limit", errno.ENFILE: "new-socket-limit",
     errno.EAGAIN: "would-block", errno.EALREADY: "concurrency-conflict",
     errno.EISCONN: "invalid-state", errno.ENOTCONN: "invalid-state",
+    errno.EBADF: "invalid-state",  # the host socket is closed: its instance was closed under the guest
 }
 
 

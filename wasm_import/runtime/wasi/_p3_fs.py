@@ -253,15 +253,21 @@ class Descriptor3(_Async3, Descriptor):
         return in_thread(call, "wasi 0.3 file io")
 
     def _reader3(self) -> Callable[[int], Awaitable[bytes]]:
-        fd = self._file()
+        self._file()
         if not self._readable:
             raise FsError("bad-descriptor")
-        return lambda at: self._io(fd, lambda: _read_at(fd, at))
+
+        def read(at: int) -> Awaitable[bytes]:
+            fd = self._fd.fileno()  # afresh each time: the instance may have been closed meanwhile
+            return self._io(fd, lambda: _read_at(fd, at))
+
+        return read
 
     def _writer3(self) -> Callable[[memoryview, Optional[int]], Awaitable[int]]:
-        fd = self._need_write()
+        self._need_write()
 
         def write(view: memoryview, at: Optional[int]) -> Awaitable[int]:
+            fd = self._fd.fileno()
             where = os.fstat(fd).st_size if at is None else at
             return self._io(fd, lambda: os.pwrite(fd, view, where))
 

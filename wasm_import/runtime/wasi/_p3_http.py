@@ -33,7 +33,7 @@ from ..._values import Err, Ok
 from ..._wasi import _split_authority
 from ._context import WasiContext, register_interface
 from ._http import (FORBIDDEN, TYPES, Fields, OutgoingRequest, RequestOptions, _abort, _bound_class, _bound_fields,
-                    _code, method_name, scheme_name, send_head)
+                    _code, hold, let_go, method_name, scheme_name, send_head)
 from ._io import WitTypes, bind_types
 from ._p3_streams import in_thread
 
@@ -252,6 +252,7 @@ class Client:
             raise outcome
         _settle(request.sent, Ok(None))
         response, conn = outcome
+        hold(types, conn)  # until its body is read: closing the instance aborts it
         status = response.status
         headers = _bound_fields(types, [(k, v.encode("latin-1")) for k, v in response.getheaders()
                                         if k.lower() not in FORBIDDEN], True)
@@ -313,6 +314,7 @@ def _body(loop: asyncio.AbstractEventLoop, types: WitTypes, response: http.clien
             outcome = Err(_response_error(types, e))
         finally:
             conn.close()
+            let_go(types, conn)
         put(outcome)
 
     async def chunks() -> AsyncIterator[bytes]:

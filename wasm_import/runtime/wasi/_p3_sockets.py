@@ -24,6 +24,7 @@ local port and sends to and receives from any granted address again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import types as _types
@@ -33,8 +34,9 @@ from ..._values import Err, Ok
 from ._context import WasiContext, register_interface
 from ._io import WitTypes
 from ._net import NETWORK, NetPolicy, from_host, ip_from_host, is_ipv6_family, os_error
+from .._async import on_loop
 from ._p3_streams import Pumped, in_thread, outcome_future, settle
-from ._sockets import Network, TcpSocket, _SocketBase, _valid_name, lookup
+from ._sockets import Network, TcpSocket, _Owned, _SocketBase, _valid_name, lookup
 from ._udp import associate, dissociate, from_peer
 
 __all__ = ["TcpSocket3", "UdpSocket3", "resolve_addresses"]
@@ -70,6 +72,10 @@ class _Types3:
     def __init__(self, types: WitTypes) -> None:
         self._types = types
 
+    @property
+    def held(self) -> Any:  # the sockets made with this view are the instance's (`_held`)
+        return self._types.held
+
     def _key(self, name: str) -> str:
         return TYPES + name[len(NETWORK):] if name.startswith(NETWORK + "#") else name
 
@@ -102,7 +108,24 @@ async def _ready(sock: socket.socket, write: bool) -> None:
     try:
         await fut
     finally:
-        (loop.remove_writer if write else loop.remove_reader)(fd)
+        if sock.fileno() == fd:  # closed meanwhile (`_close_watched`): the number may be another's now
+            (loop.remove_writer if write else loop.remove_reader)(fd)
+
+
+def _close_watched(loop: Optional[asyncio.AbstractEventLoop], sock: socket.socket) -> None:
+    """Close `sock`, which `loop` may be waiting on (a pending accept, recv, send): take it
+    off the loop's selector first. Closed with the wait still registered, the fd number
+    could be reused by a new socket before the loop forgets it, and that socket's waits
+    would never wake. Done on the loop's own thread when it runs elsewhere."""
+    def unwatch_and_close() -> None:
+        fd = sock.fileno()
+        if fd >= 0 and loop is not None and not loop.is_closed():
+            loop.remove_reader(fd)
+            loop.remove_writer(fd)
+        sock.close()
+
+    if loop is None or not loop.is_running() or not on_loop(loop, unwatch_and_close):
+        unwatch_and_close()  # nobody is waiting on it now
 
 
 class _Socket3(_SocketBase):
@@ -150,6 +173,14 @@ class _Socket3(_SocketBase):
 
     def get_address_family(self) -> Any:
         return self.address_family()
+
+    def _own(self, sock: socket.socket) -> Any:
+        """0.3's sockets are waited on by the event loop: closing one unregisters it there."""
+        try:
+            loop: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        return _Owned(sock, self._held, functools.partial(_close_watched, loop, sock))
 
     def get_receive_buffer_size(self) -> int:
         return self._get("recv_buf")
@@ -209,7 +240,7 @@ class TcpSocket3(_Socket3):
                     return
                 made = owner(self.ipv6)
                 conn.setblocking(False)
-                made._owned = type(self._owned)(conn)  # type: ignore[misc]
+                made._owned = made._own(conn)
                 made.state, made._peer = "connected", peer
                 await out.write([made])
 

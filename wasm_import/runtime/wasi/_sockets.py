@@ -25,13 +25,14 @@ import ipaddress
 import selectors
 import socket
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..._values import Err
 from ._io import (IoError, InputStream, OutputStream, Pollable, ReadyPollable, EventPollable, StreamClosed,
                   StreamFailed, WitTypes, bind_types)
 from ._net import (NETWORK, NetPolicy, error_code, errno_code, family_of, from_host, ip_from_host,
                    is_ipv6_family, os_error, register_shared, socket_family, to_host)
+from ._held import Held, held_of
 from ._udp import associate, dissociate, from_peer
 
 __all__ = ["Network", "TcpSocket", "UdpSocket", "ResolveAddressStream", "TcpInputStream", "TcpOutputStream",
@@ -61,12 +62,18 @@ class Network:
 
 class _Owned:
     """The host socket behind a WIT socket and its streams: closed when the last of them
-    is dropped (streams are children of their socket and may outlive its handle)."""
+    is dropped (streams are children of their socket and may outlive its handle), or when
+    its instance is closed (`held`, the instance's `_held.Held`, keeps it until then)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, held: Optional[Held] = None,
+                 close: Optional[Callable[[], None]] = None) -> None:
         self.sock = sock
         self.users = 1
         self._lock = threading.Lock()
+        self._held = held
+        self._close = close if close is not None else sock.close
+        if held is not None:
+            held.hold(sock, self._close)
 
     def share(self) -> "_Owned":
         with self._lock:
@@ -78,7 +85,9 @@ class _Owned:
             self.users -= 1
             last = self.users == 0
         if last:
-            self.sock.close()
+            self._close()
+            if self._held is not None:
+                self._held.let_go(self.sock)
 
 
 class _FdPollable(Pollable):
@@ -101,9 +110,18 @@ class _FdPollable(Pollable):
 
 
 def _selectable(sock: socket.socket, events: int) -> bool:
+    """Is `sock` ready for `events` now? A closed one is (the next call says what is wrong)."""
+    if sock.fileno() < 0:
+        return True
     with selectors.DefaultSelector() as sel:
         sel.register(sock, events)
         return bool(sel.select(0))
+
+
+def _waitable(sock: socket.socket, events: int) -> Optional[Tuple[int, int]]:
+    """What to wait on for `events` of `sock`: nothing once it is closed (it is ready)."""
+    fd = sock.fileno()
+    return (fd, events) if fd >= 0 else None
 
 
 _OPTION_DEFAULTS = {  # what a fresh Linux socket reports, for sockets not made yet
@@ -124,6 +142,7 @@ class _SocketBase:
         self.ipv6 = ipv6
         self._owned: Optional[_Owned] = None
         self._options: Dict[str, Any] = {}
+        self._held = held_of(types)
 
     @property
     def _sock(self) -> Optional[socket.socket]:
@@ -142,8 +161,12 @@ class _SocketBase:
             except OSError:
                 sock.close()
                 raise
-            self._owned = _Owned(sock)
+            self._owned = self._own(sock)
         return self._owned.sock
+
+    def _own(self, sock: socket.socket) -> _Owned:
+        """`sock` as this socket's `_Owned`, held by its instance until released."""
+        return _Owned(sock, self._held)
 
     def _apply(self, sock: socket.socket, name: str, value: Any) -> None:
         if name == "hop_limit":
@@ -273,7 +296,7 @@ class TcpSocket(_SocketBase):
     def _accepted(cls, types: WitTypes, ipv6: bool, sock: socket.socket, peer: Tuple[Any, ...]) -> "TcpSocket":
         made = cls(types, ipv6)
         sock.setblocking(False)
-        made._owned = _Owned(sock)
+        made._owned = made._own(sock)
         made.state = "connected"
         made._peer = peer
         return made
@@ -472,8 +495,7 @@ class TcpInputStream(InputStream):
         if self._owned is None:
             return ReadyPollable()
         sock = self._owned.sock
-        return _FdPollable(lambda: sock.fileno() < 0 or _selectable(sock, selectors.EVENT_READ),
-                           lambda: (sock.fileno(), selectors.EVENT_READ) if sock.fileno() >= 0 else None)
+        return _FdPollable(lambda: _selectable(sock, selectors.EVENT_READ), lambda: _waitable(sock, selectors.EVENT_READ))
 
     def __wasm_drop__(self) -> None:
         if self._owned is not None:
@@ -525,7 +547,7 @@ class TcpOutputStream(OutputStream):
         if self._owned is None:
             return ReadyPollable()
         sock = self._owned.sock
-        return _FdPollable(self._writable, lambda: (sock.fileno(), selectors.EVENT_WRITE) if sock.fileno() >= 0 else None)
+        return _FdPollable(self._writable, lambda: _waitable(sock, selectors.EVENT_WRITE))
 
     def __wasm_drop__(self) -> None:
         if self._owned is not None:
@@ -639,7 +661,7 @@ class IncomingDatagramStream:
         if self._owned is None:
             return ReadyPollable()
         sock = self._owned.sock
-        return _FdPollable(lambda: _selectable(sock, selectors.EVENT_READ), lambda: (sock.fileno(), selectors.EVENT_READ))
+        return _FdPollable(lambda: _selectable(sock, selectors.EVENT_READ), lambda: _waitable(sock, selectors.EVENT_READ))
 
     def __wasm_drop__(self) -> None:
         if self._owned is not None:
@@ -660,7 +682,7 @@ class OutgoingDatagramStream:
         self._permits = 0
 
     def check_send(self) -> int:
-        if self._owned is None:
+        if self._owned is None or self._owned.sock.fileno() < 0:  # dropped, or closed with its instance
             raise _fail(self._types, "invalid-state")
         self._permits = _SEND_PERMITS if _selectable(self._owned.sock, selectors.EVENT_WRITE) else 0
         return self._permits
@@ -712,7 +734,7 @@ class OutgoingDatagramStream:
         if self._owned is None:
             return ReadyPollable()
         sock = self._owned.sock
-        return _FdPollable(lambda: _selectable(sock, selectors.EVENT_WRITE), lambda: (sock.fileno(), selectors.EVENT_WRITE))
+        return _FdPollable(lambda: _selectable(sock, selectors.EVENT_WRITE), lambda: _waitable(sock, selectors.EVENT_WRITE))
 
     def __wasm_drop__(self) -> None:
         if self._owned is not None:
