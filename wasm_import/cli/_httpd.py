@@ -87,9 +87,9 @@ async def start(app: App, host: str, port: int) -> "asyncio.Server":
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await _serve_connection(app, reader, writer)
-        except asyncio.CancelledError:  # the server stops: no lingering
-            writer.close()
-            raise
+        except asyncio.CancelledError:  # the server stops: no lingering. (Not re-raised: asyncio's
+            writer.close()              # stream callback would log a cancelled task as an error.)
+            return
         except Exception as e:  # noqa: BLE001  (one connection's trouble is never the server's)
             logger.error("an HTTP connection failed: %s", _one_line(e))
         await _close(reader, writer)
