@@ -192,6 +192,22 @@ def test_raw_chunked_exchange_with_trailers_and_extensions(server: Server) -> No
     assert rest == b"5\r\nabcde\r\n0\r\nx-trailer: done\r\n\r\n"
 
 
+def test_pipelined_requests_answered_in_order(server: Server) -> None:
+    raw = server.raw(b"PUT /p1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\none"
+                     b"GET /count HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    first, _, second = raw.partition(b"0\r\n\r\nHTTP/1.1 ")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nx-path: /p1\r\n" in first
+    assert first.endswith(b"\r\n\r\n3\r\none\r\n")
+    assert second.startswith(b"200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n")
+    assert second.endswith(b"\r\n\r\n7\r\ncount=1\r\n0\r\n\r\n")
+
+
+def test_absolute_form_target_gives_the_authority(server: Server) -> None:
+    raw = server.raw(b"GET http://example.com:81?a=b HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nx-path: /?a=b\r\n" in raw and b"\r\nx-authority: example.com:81\r\n" in raw
+
+
 def test_streamed_response_arrives_whole(server: Server) -> None:
     status, headers, body = server.request("GET", "/stream")
     assert status == 200 and body == b"".join(f"chunk {i}\n".encode() for i in range(5))

@@ -360,7 +360,7 @@ def _scope(head: _Head, client: Any, server: Any) -> Dict[str, Any]:
             "http_version": f"1.{head.minor}", "method": head.method, "scheme": "http",
             "path": unquote_to_bytes(path).decode("utf-8", "replace"), "raw_path": path, "query_string": query,
             "root_path": "", "headers": headers, "client": client, "server": server,
-            "extensions": {"http.response.trailers": {}}}
+            "extensions": {"http.response.trailers": {}} if head.minor == 1 else {}}
 
 
 async def _exchange(app: App, head: _Head, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
