@@ -361,3 +361,19 @@ def test_javascript_handler() -> None:
         assert server.request("GET", "/trap")[0] == 500
     finally:
         assert server.stop() == 0
+
+
+def test_a_port_in_use_is_an_error_and_a_bad_port_a_usage_error() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    wasm = str(build_python_guest("httpserve"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "wasm_import", "serve", wasm, "--port", str(port)],
+                              capture_output=True, text=True, env=env, timeout=120)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith("error: ") and "address already in use" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "wasm_import", "serve", wasm, "--port", "70000"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "argument --port: '70000' is not a port (0..65535)" in done.stderr

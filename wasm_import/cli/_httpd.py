@@ -22,7 +22,8 @@ What it does, and refuses:
   not match it is cut or left short, and the connection closed), else by a known whole
   body's length, else chunked (HTTP/1.1, with the app's trailers) or by closing the
   connection (HTTP/1.0). No body for HEAD, 1xx, 204 and 304. Hop-by-hop headers of the
-  app (`connection`, `transfer-encoding`...) are dropped; `date` is added.
+  app (`connection`, `transfer-encoding`...) are dropped; `date` is added unless the app
+  gave one.
 - Connections persist (HTTP/1.1 unless `Connection: close`; HTTP/1.0 with `keep-alive`)
   and are closed after a response whose request body was not read to its end, an app
   that failed, or `IDLE_TIMEOUT` seconds without a request. Requests on one connection
@@ -43,7 +44,7 @@ from email.utils import formatdate
 from urllib.parse import unquote_to_bytes
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["start", "log_to_stderr", "MAX_LINE", "MAX_HEAD", "MAX_HEADERS", "READ_CHUNK", "IDLE_TIMEOUT", "BODY_TIMEOUT", "LINGER"]
+__all__ = ["start", "urls", "log_to_stderr", "MAX_LINE", "MAX_HEAD", "MAX_HEADERS", "READ_CHUNK", "IDLE_TIMEOUT", "BODY_TIMEOUT", "LINGER"]
 
 MAX_LINE = 8 << 10
 MAX_HEAD = 64 << 10
@@ -79,6 +80,16 @@ class _Refused(Exception):
 
 class _Gone(Exception):
     """The client closed the connection (or stalled past a timeout)."""
+
+
+def urls(server: "asyncio.Server") -> str:
+    """`http://127.0.0.1:8080` for each socket `server` listens on (a name such as
+    `localhost` may give several), joined by ", "."""
+    found = []
+    for sock in server.sockets:
+        host, port = sock.getsockname()[:2]
+        found.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+    return ", ".join(found)
 
 
 async def start(app: App, host: str, port: int) -> "asyncio.Server":
@@ -491,7 +502,7 @@ class _Response:
             name, value = bytes(name).lower(), bytes(value)
             if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value) or value != value.strip(b" \t"):
                 raise RuntimeError(f"the response header {name!r} is not a valid HTTP field")
-            if name in _HOP_BY_HOP or name == b"date":
+            if name in _HOP_BY_HOP:
                 continue
             if name == b"content-length":
                 declared.append(value)
@@ -520,7 +531,8 @@ class _Response:
             headers.append((b"connection", b"close"))
         elif self._head.minor == 0:
             headers.append((b"connection", b"keep-alive"))
-        headers.append((b"date", formatdate(usegmt=True).encode()))
+        if not any(name == b"date" for name, _ in headers):  # the app's own date, if it gave one
+            headers.append((b"date", formatdate(usegmt=True).encode()))
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:

@@ -194,7 +194,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from .. import load
     from ..bindings._asgi import DEFAULT_MAX_BODY, asgi
     from ..bindings._serve import handler_key
-    from ._httpd import log_to_stderr, start
+    from ._httpd import log_to_stderr, start, urls
     from ._invoke import unlinked_imports
 
     try:
@@ -220,9 +220,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         server = await start(app, args.host, args.port)
-        port = server.sockets[0].getsockname()[1]
-        host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"serving {Path(args.file).name} ({key}) on http://{host}:{port}", flush=True)
+        print(f"serving {Path(args.file).name} ({key}) on {urls(server)}", flush=True)
         async with server:
             await server.serve_forever()
 
@@ -233,6 +231,12 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0..65535)")
+    return int(text)
+
+
 def add_serve(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     from ._grants import parse_size
 
@@ -240,7 +244,7 @@ def add_serve(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -
                                  description=run_serve.__doc__)
     _add_grant_flags(parser)
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="the port to listen on (default: 8080; 0: any free)")
+    parser.add_argument("--port", type=_port, default=8080, help="the port to listen on (default: 8080; 0: any free)")
     parser.add_argument("--max-body", type=parse_size, default=None, metavar="SIZE",
                         help="refuse request bodies over SIZE bytes with 413 (default: 64M; suffixes K, M, G)")
     parser.add_argument("--reuse-instance", action="store_true",
