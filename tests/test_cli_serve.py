@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -316,14 +317,19 @@ def test_sigint_stops_the_server_with_status_0(server: Server) -> None:
     name, _ = GUESTS["0.2" if "httpserve" in server.file else "0.3"]
     other = Server(build_python_guest(name))
     assert other.request("GET", "/count")[2] == b"count=1"
-    conn = other.connection()  # an idle kept-alive connection does not hold the server up
+    conn = other.connection()  # an idle kept-alive connection does not hold the server up,
     conn.request("GET", "/count")
     conn.getresponse().read()
+    half = socket.create_connection(("127.0.0.1", other.port), timeout=10)  # nor a request half sent
+    half.sendall(b"POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly ten b")
+    time.sleep(0.2)
     started = time.monotonic()
     assert other.stop(signal.SIGINT) == 0
     assert time.monotonic() - started < 10
     assert not any("Traceback" in line for line in other.stderr), other.stderr
+    assert half.recv(100) == b""  # closed without an answer
     conn.close()
+    half.close()
 
 
 # -- options and other components -------------------------------------------------------------------------
@@ -338,11 +344,16 @@ def test_reuse_instance_shares_one_instance() -> None:
 
 def test_a_component_without_http_handler_exits_2(adder_wasm: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "wasm_import", "serve", str(adder_wasm), "--port", "0"],
-                          capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == (f"error: {adder_wasm} exports no HTTP handler (wasi:http/incoming-handler@0.2.x or "
-                           "wasi:http/handler@0.3.x); it exports: docs:adder/add@0.1.0\n")
+    commands = [[sys.executable, "-m", "wasm_import"]]
+    script = shutil.which("wasm-import")
+    if script is not None:  # the console script too, where it is installed
+        commands.append([script])
+    for command in commands:
+        done = subprocess.run([*command, "serve", str(adder_wasm), "--port", "0"],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr == (f"error: {adder_wasm} exports no HTTP handler (wasi:http/incoming-handler@0.2.x or "
+                               "wasi:http/handler@0.3.x); it exports: docs:adder/add@0.1.0\n")
 
 
 def test_javascript_handler() -> None:
