@@ -241,6 +241,52 @@ def test_grants_build_the_sandbox(tmp_path: Path) -> None:
     assert (nothing.env, nothing.dirs) == ({}, [])
 
 
+def test_network_and_limit_flags_build_the_sandbox() -> None:
+    from wasm_import import Limits, Net
+    from wasm_import.cli._main import _grants, _limits, build_parser
+
+    args = build_parser().parse_args([
+        "serve", "--net", "127.0.0.1:5432", "--net", "udp:10.0.0.0/8:53", "--net", "tcp-bind:[::1]:8000",
+        "--net", "UDP-BIND:0.0.0.0", "--net", "db.internal", "--http", "api.example.com", "--http", "127.0.0.1:8080",
+        "--timeout", "0.5", "--fuel", "100000", "--max-memory", "64M", "f.wasm"])
+    wasi = _grants(args, ["f.wasm"], stdin=None)
+    assert wasi.network == (Net("127.0.0.1", 5432), Net("10.0.0.0/8", 53, "udp"), Net("::1", 8000, bind=True),
+                            Net("0.0.0.0", None, "udp", bind=True), Net("db.internal"))
+    assert (wasi.http, wasi.stdin) == (("api.example.com", "127.0.0.1:8080"), None)
+    assert _limits(args) == Limits(timeout=0.5, fuel=100000, memory=64 << 20)
+    assert _limits(build_parser().parse_args(["call", "f.wasm", "f()"])) is None
+    sizes = ["--max-memory", "1k", "--fuel", "2KiB"]
+    assert _limits(build_parser().parse_args(["call", *sizes, "f.wasm", "f()"])) == Limits(fuel=2048, memory=1024)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--net", "bad host!"], "error: --net bad host!: Net.host 'bad host!' is neither"),
+    (["--net", "udp:1.2.3.4:99999"], "error: --net udp:1.2.3.4:99999: Net.port must be"),
+    (["--http", "a/b"], "error: --http: Wasi.http entries are 'host' or 'host:port', got 'a/b'"),
+])
+def test_bad_network_flags_exit_2(adder_wasm: Path, capfd: pytest.CaptureFixture[str], flags: List[str],
+                                  message: str) -> None:
+    status, out, err = cli(capfd, "call", *flags, str(adder_wasm), "add.add(1, 2)")
+    assert (status, out) == (2, "") and err.startswith(message)
+
+
+@pytest.mark.parametrize("flags", [["--timeout", "0"], ["--timeout", "nan"], ["--fuel", "-1"], ["--max-memory", "1X"]])
+def test_bad_limit_flags_are_usage_errors(adder_wasm: Path, flags: List[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["call", *flags, str(adder_wasm), "add.add(1, 2)"])
+    assert stopped.value.code == 2
+
+
+@pytest.mark.slow
+def test_limit_flags_reach_the_instance(kitchen_wasm: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    status, _, err = cli(capfd, "call", "--fuel", "10", str(kitchen_wasm), "add(1, 2)")
+    assert status == 1 and err.startswith("error: the call used up its fuel of 10 units")
+    status, _, err = cli(capfd, "call", "--max-memory", "1M", str(kitchen_wasm), "add(1, 2)")
+    assert status == 1 and err.startswith("error: the instance needs more memory than its limit of 1048576 bytes")
+    assert cli(capfd, "call", "--fuel", "100000000", "--timeout", "30", "--max-memory", "1G", str(kitchen_wasm),
+               "add(1, 2)") == (0, "3\n", "")
+
+
 # -- the console script and python -m ----------------------------------------------------------
 
 def test_python_dash_m_and_console_script(adder_wasm: Path) -> None:

@@ -1,7 +1,10 @@
 """The command line: `python -m wasm_import ...` and the `wasm-import` script.
 
     _main      argument parsing and the subcommands (`wit`, `inspect`, `call`, `run`,
-               `stubs`, `startup-hook`)
+               `serve`, `stubs`, `startup-hook`)
+    _grants    the sandbox flags of `call`, `run` and `serve` (--dir, --env, --net,
+               --http, --timeout, --fuel, --max-memory) made into `Wasi` and `Limits`
+    _httpd     `serve`'s HTTP/1.1 server (asyncio streams) driving the `asgi()` app
     _inspect   a component's exports and imports as text
     _invoke    `call`: one export called with arguments written in WAVE
     _wave      WAVE, the WebAssembly value encoding: parsing and printing values of any

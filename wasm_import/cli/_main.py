@@ -13,6 +13,7 @@ import typing as t
 from pathlib import Path
 
 from .._errors import WasmImportError
+from ._grants import add_grant_flags as _add_grant_flags, limits as _limits, sandbox as _grants
 
 __all__ = ["main"]
 
@@ -37,38 +38,6 @@ def add_wit(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 
 # ==== call, run, inspect, stubs (issue 6: editor support and the command line) =============
 
-def _add_grant_flags(parser: argparse.ArgumentParser) -> None:
-    """WASI grants, spelled as wasmtime's CLI spells them. Without them nothing is granted."""
-    parser.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST][:ro]",
-                        help="grant the host directory HOST at GUEST (default: the same path), read-write "
-                             "as wasmtime does, or read-only with a :ro suffix")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
-                        help="set an environment variable (without =VALUE: pass on this process's)")
-
-
-def _grants(args: argparse.Namespace, argv: t.Sequence[str]) -> t.Any:
-    """The `Wasi` sandbox that the grant flags describe, with this process's stdio."""
-    import os
-
-    from .._wasi import Dir, Wasi
-
-    dirs = []
-    for grant in args.dir:
-        readonly = grant.endswith(":ro")
-        host, _, guest = grant.removesuffix(":ro").partition("::")
-        if not os.path.isdir(host):
-            raise ValueError(f"--dir {grant}: {host!r} is not a directory")
-        dirs.append(Dir(host=os.path.abspath(host), guest=guest or host, readonly=readonly))
-    env = {}
-    for item in args.env:
-        name, has_value, value = item.partition("=")
-        if has_value:
-            env[name] = value
-        elif name in os.environ:
-            env[name] = os.environ[name]
-    return Wasi(args=list(argv), env=env, dirs=dirs, stdin="inherit")
-
-
 def run_call(args: argparse.Namespace) -> int:
     """Call one export with WAVE arguments and print its result as WAVE.
 
@@ -86,6 +55,7 @@ def run_call(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     module = load(args.file)
+    module.link(limits=_limits(args))
     sys.stdout.flush()  # the guest writes to the same file descriptors
     try:
         outcome = invoke(module, args.expression, wasi=wasi)
@@ -119,6 +89,7 @@ def run_run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     module = load(args.file)
+    module.link(limits=_limits(args))
     run_interface = _run_export(module)
     if run_interface is None:
         print(f"error: {args.file} is not a command component (it does not export wasi:cli/run)",
@@ -213,6 +184,75 @@ def add_inspect(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
     parser.set_defaults(handler=run_inspect)
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve a component's exported HTTP handler (wasi:http/proxy 0.2 or wasi:http/service
+    0.3) over HTTP/1.1, like `wasmtime serve`: each request gets a fresh instance unless
+    --reuse-instance is given. A guest that fails answers 500 (one line on stderr); the
+    server stops on Ctrl-C with status 0. A component without an HTTP handler: status 2."""
+    import asyncio
+
+    from .. import load
+    from ..bindings._asgi import DEFAULT_MAX_BODY, asgi
+    from ..bindings._serve import handler_key
+    from ._httpd import log_to_stderr, start, urls
+    from ._invoke import unlinked_imports
+
+    try:
+        wasi = _grants(args, [Path(args.file).name], stdin=None)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    module = load(args.file)
+    try:
+        key, _ = handler_key(module.exports, module)
+    except TypeError:
+        exported = ", ".join(module.exports) or "nothing"
+        print(f"error: {args.file} exports no HTTP handler (wasi:http/incoming-handler@0.2.x or "
+              f"wasi:http/handler@0.3.x); it exports: {exported}", file=sys.stderr)
+        return 2
+    imports, limits = unlinked_imports(module.__wasm_plan__), _limits(args)
+    max_body = DEFAULT_MAX_BODY if args.max_body is None else args.max_body
+    if args.reuse_instance:
+        app = asgi(module.instantiate(imports, wasi=wasi, limits=limits), max_body=max_body)
+    else:
+        app = asgi(module, imports=imports, wasi=wasi, limits=limits, max_body=max_body)
+    log_to_stderr()
+
+    async def serve() -> None:
+        server = await start(app, args.host, args.port)
+        print(f"serving {Path(args.file).name} ({key}) on {urls(server)}", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: a clean exit, as wasmtime serve's
+        return 0
+    return 0
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0..65535)")
+    return int(text)
+
+
+def add_serve(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from ._grants import parse_size
+
+    parser = commands.add_parser("serve", help="serve a component's exported HTTP handler (like wasmtime serve)",
+                                 description=run_serve.__doc__)
+    _add_grant_flags(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8080, help="the port to listen on (default: 8080; 0: any free)")
+    parser.add_argument("--max-body", type=parse_size, default=None, metavar="SIZE",
+                        help="refuse request bodies over SIZE bytes with 413 (default: 64M; suffixes K, M, G)")
+    parser.add_argument("--reuse-instance", action="store_true",
+                        help="serve every request on one instance (state shared) instead of a fresh one each")
+    parser.add_argument("file", help="a component (.wasm) exporting wasi:http/incoming-handler or wasi:http/handler")
+    parser.set_defaults(handler=run_serve)
+
+
 # ==== end of issue 6 commands ===============================================================
 
 
@@ -268,6 +308,7 @@ COMMANDS: t.List[t.Callable[["argparse._SubParsersAction[argparse.ArgumentParser
     add_inspect,
     add_call,
     add_run,
+    add_serve,
     add_stubs,
     add_startup_hook,
 ]
