@@ -140,7 +140,8 @@ class TypeNamer:
                     array_type = "array.array" if self.readable else "_array.array"
                     return f"{array_type}[{number}]" if self._giving else f"{t}Sequence[{number}]"
                 item = self.annotation(element, scope, imported)
-                if self._param and not self._giving and item != "str":
+                if self._param and not self._giving and w.unalias(element) not in (w.Primitive.STRING,
+                                                                                    w.Primitive.CHAR):
                     # lists and tuples go in: covariant, so a list of arrays fits list<list<u32>>
                     # (but List[str], which a bare str does not fit, though it is a Sequence[str])
                     return f"{t}Sequence[{item}]"

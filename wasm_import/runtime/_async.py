@@ -841,11 +841,16 @@ class AsyncRuntime:
             await self._drive(task, packed, callback_call)
         except Trap as e:
             task.fail(e)
-            store = self.instance.store
-            if store.poisoned is None:
-                store.poisoned = e.message
-            self.failed(e)
+            self.poison(e)
             raise
+
+    def poison(self, trap: Trap) -> None:
+        """A trap outside any core call (found by the host between them): the instance
+        is poisoned as by a trap inside one, and everything waiting on it is woken."""
+        store = self.instance.store
+        if store.poisoned is None:
+            store.poisoned = trap.message
+        self.failed(trap)
 
     async def _drive(self, task: Task, packed: int, callback_call: Callable[..., Any]) -> None:
         while True:
@@ -1080,14 +1085,16 @@ class AsyncRuntime:
                             store_result(cx, done.result(), retptr)
                             cx.scope.end()
                     except BaseException as e:  # noqa: BLE001  the caller's task fails with it
+                        if isinstance(e, Trap):  # a bad return pointer, say: as any trap, it poisons
+                            runtime.poison(e)
                         if caller_task is not None:
                             caller_task.fail(e)
                         return
                     subtask.state = RETURNED
                 subtask.set_pending_event(lambda: (SUBTASK, index, subtask.state))
 
-            def start() -> Optional[Task]:
-                """Start the callee's task (lock held); None when it returned at once."""
+            def start() -> Task:
+                """Start the callee's task (lock held): its first core call, then its driver."""
                 task = Task(runtime, label, on_return)
                 task.state = runtime.instance.states[callee_index]
                 packed = runtime.run(task, core_call, lower_into_callee(CallContext(callee_options), args))
@@ -1100,7 +1107,6 @@ class AsyncRuntime:
 
             if runtime.backpressure[callee_index] == 0:
                 task = start()
-                assert task is not None
                 if task.result.done() and not task.result.cancelled() and task.result.exception() is None:
                     try:
                         store_result(cx, task.result.result(), retptr)
@@ -1122,7 +1128,6 @@ class AsyncRuntime:
                 with runtime.lock:
                     runtime.check_alive()
                     task = start()
-                    assert task is not None
                     subtask.state = STARTED
                     subtask.set_pending_event(lambda: (SUBTASK, index, STARTED))
                 task.result.add_done_callback(resolve)
